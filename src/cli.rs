@@ -1,0 +1,278 @@
+//! The command line: one Args struct per subcommand (clap derive), and the value parsers they use.
+//!
+//! Key material is never taken from argv: secrets come from files or environment variables.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::units;
+
+/// Stress-test JWT verification: mint labelled token batches, replay them under load, and check
+/// that every token got the answer it deserved.
+#[derive(Debug, Parser)]
+#[command(name = "jwtstorm", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Make key material (HMAC secrets, RSA, EC and Ed25519 keys) and a public JWKS.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Mint a batch of labelled tokens (valid and deliberately broken) in parallel.
+    Mint(MintArgs),
+    /// Decode a token, explain its claims and times, name its defects, and verify it with a key.
+    Inspect(InspectArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Generate keys into a folder: private keys (PKCS#8 PEM, 0600) or HMAC secrets (0600),
+    /// public PEMs, jwks.json and a keys.json index. Secrets are never printed.
+    Generate(KeysGenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KeysGenerateArgs {
+    /// Algorithm the keys are for: HS256/384/512, RS256/384/512, PS256/384/512, ES256, ES384, EdDSA.
+    #[arg(long, value_name = "ALG")]
+    pub alg: String,
+    /// How many keys (several keys let tokens rotate their kid).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub count: u32,
+    /// RSA modulus size in bits (default: 2048 for *256, 3072 for *384, 4096 for *512).
+    #[arg(long, value_name = "BITS")]
+    pub rsa_bits: Option<usize>,
+    /// Folder to write the keys into (created if missing).
+    #[arg(long, short, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Overwrite an existing key set in the folder.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Where keys come from; one source at a time. Paths and variable names only, never key material.
+#[derive(Debug, Args, Default, Clone)]
+pub struct KeyArgs {
+    /// Signature algorithm (default HS256, or the one a key set or scenario names).
+    #[arg(long, value_name = "ALG", help_heading = "Keys")]
+    pub alg: Option<String>,
+    /// Read the HMAC secret from this file (one trailing newline is dropped).
+    #[arg(long, value_name = "FILE", help_heading = "Keys")]
+    pub secret_file: Option<PathBuf>,
+    /// Read the HMAC secret from this environment variable.
+    #[arg(long, value_name = "VAR", help_heading = "Keys")]
+    pub secret_env: Option<String>,
+    /// Read the private key (PEM: PKCS#8, PKCS#1 or SEC1) from this file.
+    #[arg(long, value_name = "FILE", help_heading = "Keys")]
+    pub private_key_file: Option<PathBuf>,
+    /// Read the private key PEM from this environment variable.
+    #[arg(long, value_name = "VAR", help_heading = "Keys")]
+    pub private_key_env: Option<String>,
+    /// Read a public key PEM (verification only).
+    #[arg(long, value_name = "FILE", help_heading = "Keys")]
+    pub public_key_file: Option<PathBuf>,
+    /// Read keys from a JWKS file (oct keys sign; RSA, EC and OKP keys verify).
+    #[arg(long, value_name = "FILE", help_heading = "Keys")]
+    pub jwks_file: Option<PathBuf>,
+    /// Read a key set folder written by `jwtstorm keys generate`.
+    #[arg(long, value_name = "DIR", help_heading = "Keys")]
+    pub keys_dir: Option<PathBuf>,
+    /// The kid to use (selects a key from a JWKS or key set, or names a single key).
+    #[arg(long, value_name = "KID", help_heading = "Keys")]
+    pub kid: Option<String>,
+    /// Generate fresh keys for this run.
+    #[arg(long, help_heading = "Keys")]
+    pub generate_keys: bool,
+    /// How many keys to generate (kid rotation).
+    #[arg(long, value_name = "N", help_heading = "Keys")]
+    pub key_count: Option<u32>,
+}
+
+/// The verifier policy: what the target enforces. It decides each class's expected answer.
+#[derive(Debug, Args, Default, Clone)]
+pub struct PolicyArgs {
+    /// Allowed algorithms, comma-separated (default: the signing algorithm).
+    #[arg(long, value_name = "ALGS", value_delimiter = ',', help_heading = "Verifier policy")]
+    pub algorithms: Option<Vec<String>>,
+    /// The audience the verifier identifies as.
+    #[arg(long, value_name = "AUD", help_heading = "Verifier policy")]
+    pub audience: Option<String>,
+    /// The issuer the verifier trusts.
+    #[arg(long, value_name = "ISS", help_heading = "Verifier policy")]
+    pub issuer: Option<String>,
+    /// Clock skew allowed on exp and nbf (default 60s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_secs, help_heading = "Verifier policy")]
+    pub leeway: Option<u64>,
+    /// Enforce nbf.
+    #[arg(long, help_heading = "Verifier policy")]
+    pub check_nbf: bool,
+    /// Required claims, comma-separated (default: exp).
+    #[arg(long, value_name = "CLAIMS", value_delimiter = ',', help_heading = "Verifier policy")]
+    pub required_claims: Option<Vec<String>>,
+    /// Reject tokens longer than this many bytes (default 8192; 0: no limit).
+    #[arg(long, value_name = "BYTES", help_heading = "Verifier policy")]
+    pub max_token_size: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct MintArgs {
+    /// Take [keys], [verifier] and [tokens] from this scenario; flags override it.
+    #[arg(long, short, value_name = "FILE")]
+    pub scenario: Option<PathBuf>,
+    #[command(flatten)]
+    pub keys: KeyArgs,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// How many tokens (10k, 1m, ...).
+    #[arg(long, short = 'n', value_name = "N", value_parser = units::parse_count, help_heading = "Tokens")]
+    pub count: Option<u64>,
+    /// Seed for class choice and drawn claim values.
+    #[arg(long, value_name = "N", help_heading = "Tokens")]
+    pub seed: Option<u64>,
+    /// Pin the minting clock (Unix seconds or RFC 3339), so exp and iat repeat.
+    #[arg(long, value_name = "TIME", help_heading = "Tokens")]
+    pub now: Option<String>,
+    /// Lifetime of valid tokens (default 15m).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_secs, help_heading = "Tokens")]
+    pub ttl: Option<u64>,
+    /// Give tokens nbf = now + OFFSET (for example -30s).
+    #[arg(long, value_name = "OFFSET", allow_hyphen_values = true, help_heading = "Tokens")]
+    pub nbf: Option<String>,
+    /// Leave out iat.
+    #[arg(long, help_heading = "Tokens")]
+    pub no_iat: bool,
+    /// Leave out jti.
+    #[arg(long, help_heading = "Tokens")]
+    pub no_jti: bool,
+    /// A claim, KEY=VALUE (VALUE is JSON if it parses, else a string; {i} is the token index).
+    #[arg(long = "claim", value_name = "KEY=VALUE", help_heading = "Tokens")]
+    pub claims: Vec<String>,
+    /// Class weights, CLASS=WEIGHT,... (replaces the scenario's mix).
+    #[arg(long, value_name = "MIX", value_delimiter = ',', help_heading = "Tokens")]
+    pub mix: Option<Vec<String>>,
+    /// Pad tokens to about this many bytes.
+    #[arg(long, value_name = "BYTES", help_heading = "Tokens")]
+    pub size: Option<usize>,
+    /// The batch file to write ('-' for stdout). A manifest is written beside it.
+    #[arg(long, short, value_name = "FILE", default_value = "batch.jwts")]
+    pub out: PathBuf,
+    /// Where to save keys generated for this batch (default: <out>.keys).
+    #[arg(long, value_name = "DIR")]
+    pub keys_out: Option<PathBuf>,
+    /// Worker threads (default: all cores).
+    #[arg(long, short = 'j', value_name = "N")]
+    pub threads: Option<usize>,
+    /// No progress bar and no summary.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The token, or '-' (the default) to read it from stdin.
+    #[arg(value_name = "TOKEN", default_value = "-")]
+    pub token: String,
+    /// Take keys and policy from this scenario.
+    #[arg(long, short, value_name = "FILE")]
+    pub scenario: Option<PathBuf>,
+    #[command(flatten)]
+    pub keys: KeyArgs,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// Judge times against this clock (Unix seconds or RFC 3339) instead of now.
+    #[arg(long, value_name = "TIME")]
+    pub now: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Take [keys] and [verifier] from this scenario; flags override it.
+    #[arg(long, short, value_name = "FILE")]
+    pub scenario: Option<PathBuf>,
+    #[command(flatten)]
+    pub keys: KeyArgs,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// Address to listen on; port 0 picks a free port. The bound address is printed on stdout
+    /// as `listening on http://ADDR`.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// The protected path.
+    #[arg(long, value_name = "PATH", default_value = "/protected")]
+    pub path: String,
+    /// Where the token is: bearer, header:NAME, cookie:NAME or query:NAME.
+    #[arg(long, value_name = "PLACE", default_value = "bearer")]
+    pub token: String,
+    /// Added service time: fixed (2ms) or uniform in a range (1ms..5ms).
+    #[arg(long, value_name = "DURATION[..DURATION]", help_heading = "Test knobs")]
+    pub delay: Option<String>,
+    /// Verify at most N requests at once; the rest queue.
+    #[arg(long, value_name = "N", help_heading = "Test knobs")]
+    pub max_concurrency: Option<usize>,
+    /// Stall all responses for this long ...
+    #[arg(long, value_name = "DURATION", requires = "every", value_parser = units::parse_duration, help_heading = "Test knobs")]
+    pub stall: Option<std::time::Duration>,
+    /// ... once in every period of this length.
+    #[arg(long, value_name = "DURATION", requires = "stall", value_parser = units::parse_duration, help_heading = "Test knobs")]
+    pub every: Option<std::time::Duration>,
+    /// Share of requests answered 500 (for example 1%).
+    #[arg(long, value_name = "RATE", value_parser = units::parse_percent, help_heading = "Test knobs")]
+    pub fail_rate: Option<f64>,
+    /// Share of connections closed before the response.
+    #[arg(long, value_name = "RATE", value_parser = units::parse_percent, help_heading = "Test knobs")]
+    pub close_rate: Option<f64>,
+    /// Share of requests that never get a response.
+    #[arg(long, value_name = "RATE", value_parser = units::parse_percent, help_heading = "Test knobs")]
+    pub hang_rate: Option<f64>,
+    /// Accept every token with a signature-free check (a deliberately vulnerable verifier).
+    #[arg(long, help_heading = "Test knobs")]
+    pub vulnerable: bool,
+    /// Worker threads (default: all cores).
+    #[arg(long, short = 'j', value_name = "N")]
+    pub threads: Option<usize>,
+    /// Stop by itself after this long (tests and scripts).
+    #[arg(long, value_name = "DURATION", value_parser = units::parse_duration)]
+    pub exit_after: Option<std::time::Duration>,
+}
+
+fn parse_duration_secs(s: &str) -> Result<u64, String> {
+    units::parse_duration(s).map(|d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn verify_app() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn parses_mint_flags() {
+        let cli = Cli::try_parse_from([
+            "jwtstorm", "mint", "-n", "10k", "--alg", "RS256", "--ttl", "5m", "--nbf", "-30s", "--mix",
+            "valid=9,expired=1", "--claim", "sub=user-{i}",
+        ])
+        .unwrap();
+        let Command::Mint(m) = cli.command else { panic!() };
+        assert_eq!(m.count, Some(10_000));
+        assert_eq!(m.ttl, Some(300));
+        assert_eq!(m.nbf.as_deref(), Some("-30s"));
+        assert_eq!(m.mix.unwrap(), vec!["valid=9", "expired=1"]);
+    }
+
+    #[test]
+    fn bad_values_are_rejected() {
+        assert!(Cli::try_parse_from(["jwtstorm", "mint", "-n", "lots"]).is_err());
+        assert!(Cli::try_parse_from(["jwtstorm", "mint", "--ttl", "soon"]).is_err());
+    }
+}

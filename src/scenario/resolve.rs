@@ -1,0 +1,451 @@
+//! From scenario sections (and flags that override them) to typed settings: keys, policy and
+//! the mint configuration. Scenario values are checked here, with their line and column.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use jsonwebtoken::Algorithm;
+
+use super::{CountValue, Loaded, NowValue, ScenarioError};
+use crate::token::alg;
+use crate::token::classes::TokenClass;
+use crate::token::keys::{self, KeyError, KeyMaterial};
+use crate::units;
+use crate::verifier::policy::Policy;
+
+/// Where keys come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KeySource {
+    /// Fresh keys for this run.
+    Generate,
+    SecretFile(PathBuf),
+    SecretEnv(String),
+    PrivateKeyFile(PathBuf),
+    PrivateKeyEnv(String),
+    /// A public key PEM: verification only.
+    PublicKeyFile(PathBuf),
+    /// A JWKS file (optionally one `kid`): oct keys sign, public keys verify.
+    Jwks(PathBuf),
+    /// A key set directory written by `keys generate`.
+    Dir(PathBuf),
+}
+
+/// Typed `[keys]` settings.
+#[derive(Debug, Clone)]
+pub struct KeySettings {
+    pub alg: Option<Algorithm>,
+    pub source: KeySource,
+    pub kid: Option<String>,
+    pub count: u32,
+    pub rsa_bits: Option<usize>,
+}
+
+impl Default for KeySettings {
+    fn default() -> Self {
+        KeySettings { alg: None, source: KeySource::Generate, kid: None, count: 1, rsa_bits: None }
+    }
+}
+
+/// Typed `[verifier]` settings; unset values take the policy defaults.
+#[derive(Debug, Clone, Default)]
+pub struct PolicySettings {
+    pub algorithms: Option<Vec<Algorithm>>,
+    pub audience: Option<String>,
+    pub issuer: Option<String>,
+    pub leeway: Option<u64>,
+    pub check_nbf: Option<bool>,
+    pub required_claims: Option<Vec<String>>,
+    /// `Some(None)`: no size limit.
+    pub max_token_size: Option<Option<usize>>,
+}
+
+/// Typed `[tokens]` settings.
+#[derive(Debug, Clone)]
+pub struct TokenSettings {
+    pub count: u64,
+    pub seed: u64,
+    pub now: Option<i64>,
+    pub ttl: u64,
+    pub nbf_offset: Option<i64>,
+    pub iat: bool,
+    pub jti: bool,
+    pub size: Option<usize>,
+    pub claims: BTreeMap<String, serde_json::Value>,
+    pub mix: Vec<(TokenClass, f64)>,
+}
+
+/// The default mix: mostly valid tokens with the common attacks that fit every algorithm.
+pub const DEFAULT_MIX: [(TokenClass, f64); 9] = [
+    (TokenClass::Valid, 90.0),
+    (TokenClass::Expired, 2.0),
+    (TokenClass::BadSignature, 2.0),
+    (TokenClass::TamperedPayload, 1.0),
+    (TokenClass::AlgNone, 1.0),
+    (TokenClass::NullSignature, 1.0),
+    (TokenClass::MissingExp, 1.0),
+    (TokenClass::Malformed, 1.0),
+    (TokenClass::WrongSegmentCount, 1.0),
+];
+
+impl Default for TokenSettings {
+    fn default() -> Self {
+        TokenSettings {
+            count: 10_000,
+            seed: 1,
+            now: None,
+            ttl: 900,
+            nbf_offset: None,
+            iat: true,
+            jti: true,
+            size: None,
+            claims: BTreeMap::from([("sub".to_string(), serde_json::Value::from("user-{i}"))]),
+            mix: DEFAULT_MIX.to_vec(),
+        }
+    }
+}
+
+/// All settings a scenario (plus flags) gives for minting and verifying.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    pub name: Option<String>,
+    pub keys: KeySettings,
+    pub verifier: PolicySettings,
+    pub tokens: TokenSettings,
+}
+
+/// Parses a mix given as `class=weight` pairs.
+pub fn parse_mix_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, f64)>) -> Result<Vec<(TokenClass, f64)>, String> {
+    let mut out: Vec<(TokenClass, f64)> = Vec::new();
+    for (name, weight) in pairs {
+        let class: TokenClass = name.parse()?;
+        if !weight.is_finite() || weight < 0.0 {
+            return Err(format!("weight of {class} must be a non-negative number, got {weight}"));
+        }
+        out.retain(|(c, _)| *c != class);
+        out.push((class, weight));
+    }
+    if out.iter().all(|(_, w)| *w == 0.0) {
+        return Err("all weights are zero; give at least one class a positive weight".into());
+    }
+    Ok(out)
+}
+
+/// Parses the minting clock: Unix seconds or an RFC 3339 time.
+pub fn parse_now(text: &str) -> Result<i64, String> {
+    if let Ok(n) = text.trim().parse::<i64>() {
+        return Ok(n);
+    }
+    let t = humantime::parse_rfc3339_weak(text.trim())
+        .map_err(|e| format!("invalid time '{text}' ({e}); expected Unix seconds or RFC 3339 like 2026-01-01T00:00:00Z"))?;
+    Ok(t.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64))
+}
+
+/// Parses a signed offset such as `-30s` or `5m`.
+pub fn parse_offset(text: &str) -> Result<i64, String> {
+    let t = text.trim();
+    let (neg, rest) = match t.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let secs = units::parse_duration(rest)?.as_secs() as i64;
+    Ok(if neg { -secs } else { secs })
+}
+
+impl Settings {
+    /// Reads a scenario's `[keys]`, `[verifier]` and `[tokens]` into typed settings.
+    pub fn from_scenario(l: &Loaded) -> Result<Self, ScenarioError> {
+        let sc = &l.scenario;
+        let mut s = Settings { name: sc.name.clone(), ..Settings::default() };
+
+        // [keys]
+        let k = &sc.keys;
+        if let Some(a) = &k.alg {
+            s.keys.alg = Some(alg::parse(a.get_ref()).map_err(|e| l.error(a, "keys.alg", e))?);
+        }
+        let mut sources = Vec::new();
+        if k.generate == Some(true) {
+            sources.push(("generate", KeySource::Generate, None));
+        }
+        let file_sources = [
+            (&k.secret_file, "secret_file"),
+            (&k.private_key_file, "private_key_file"),
+            (&k.public_key_file, "public_key_file"),
+            (&k.jwks_file, "jwks_file"),
+            (&k.dir, "dir"),
+        ];
+        for (value, key) in file_sources {
+            if let Some(v) = value {
+                let p = l.relative(v.get_ref());
+                let src = match key {
+                    "secret_file" => KeySource::SecretFile(p),
+                    "private_key_file" => KeySource::PrivateKeyFile(p),
+                    "public_key_file" => KeySource::PublicKeyFile(p),
+                    "jwks_file" => KeySource::Jwks(p),
+                    _ => KeySource::Dir(p),
+                };
+                sources.push((key, src, Some(v.span().start)));
+            }
+        }
+        for (value, key) in [(&k.secret_env, "secret_env"), (&k.private_key_env, "private_key_env")] {
+            if let Some(v) = value {
+                let src = if key == "secret_env" {
+                    KeySource::SecretEnv(v.get_ref().clone())
+                } else {
+                    KeySource::PrivateKeyEnv(v.get_ref().clone())
+                };
+                sources.push((key, src, Some(v.span().start)));
+            }
+        }
+        if sources.len() > 1 {
+            let names: Vec<&str> = sources.iter().map(|s| s.0).collect();
+            let at = sources[1].2.map_or_else(|| l.path.display().to_string(), |o| l.at(o));
+            return Err(ScenarioError {
+                location: at,
+                message: format!("keys: choose one key source, not {}", names.join(" and ")),
+            });
+        }
+        if let Some((_, src, _)) = sources.pop() {
+            s.keys.source = src;
+        }
+        s.keys.kid = k.kid.as_ref().map(|v| v.get_ref().clone());
+        if let Some(c) = &k.count {
+            if *c.get_ref() == 0 {
+                return Err(l.error(c, "keys.count", "must be at least 1"));
+            }
+            s.keys.count = *c.get_ref();
+        }
+        if let Some(b) = &k.rsa_bits {
+            if ![2048, 3072, 4096, 8192].contains(b.get_ref()) {
+                return Err(l.error(b, "keys.rsa_bits", "must be 2048, 3072, 4096 or 8192"));
+            }
+            s.keys.rsa_bits = Some(*b.get_ref());
+        }
+
+        // [verifier]
+        let v = &sc.verifier;
+        if let Some(algs) = &v.algorithms {
+            let parsed: Result<Vec<Algorithm>, String> = algs.get_ref().iter().map(|a| alg::parse(a)).collect();
+            let parsed = parsed.map_err(|e| l.error(algs, "verifier.algorithms", e))?;
+            if parsed.is_empty() {
+                return Err(l.error(algs, "verifier.algorithms", "allow at least one algorithm"));
+            }
+            s.verifier.algorithms = Some(parsed);
+        }
+        s.verifier.audience = v.audience.clone();
+        s.verifier.issuer = v.issuer.clone();
+        if let Some(le) = &v.leeway {
+            s.verifier.leeway =
+                Some(units::parse_duration(le.get_ref()).map_err(|e| l.error(le, "verifier.leeway", e))?.as_secs());
+        }
+        s.verifier.check_nbf = v.check_nbf;
+        if let Some(rc) = &v.required_claims {
+            for c in rc.get_ref() {
+                if !["exp", "nbf", "iss", "aud", "sub"].contains(&c.as_str()) {
+                    return Err(l.error(rc, "verifier.required_claims", format!("unknown claim '{c}'; expected exp, nbf, iss, aud or sub")));
+                }
+            }
+            s.verifier.required_claims = Some(rc.get_ref().clone());
+        }
+        if let Some(m) = &v.max_token_size {
+            let n = *m.get_ref();
+            if n < 0 {
+                return Err(l.error(m, "verifier.max_token_size", "must be a positive number of bytes, or 0 for no limit"));
+            }
+            s.verifier.max_token_size = Some(if n == 0 { None } else { Some(n as usize) });
+        }
+
+        // [tokens]
+        let t = &sc.tokens;
+        if let Some(c) = &t.count {
+            let n = match c.get_ref() {
+                CountValue::Int(n) if *n >= 0 => Ok(*n as u64),
+                CountValue::Int(n) => Err(format!("must be positive, got {n}")),
+                CountValue::Text(s) => units::parse_count(s),
+            }
+            .map_err(|e| l.error(c, "tokens.count", e))?;
+            if n == 0 {
+                return Err(l.error(c, "tokens.count", "must be at least 1"));
+            }
+            s.tokens.count = n;
+        }
+        if let Some(seed) = t.seed {
+            s.tokens.seed = seed;
+        }
+        if let Some(now) = &t.now {
+            s.tokens.now = Some(match now.get_ref() {
+                NowValue::Unix(n) => *n,
+                NowValue::Text(text) => parse_now(text).map_err(|e| l.error(now, "tokens.now", e))?,
+            });
+        }
+        if let Some(ttl) = &t.ttl {
+            let d = units::parse_duration(ttl.get_ref()).map_err(|e| l.error(ttl, "tokens.ttl", e))?;
+            if d.as_secs() == 0 {
+                return Err(l.error(ttl, "tokens.ttl", "must be at least 1s"));
+            }
+            s.tokens.ttl = d.as_secs();
+        }
+        if let Some(nbf) = &t.nbf {
+            s.tokens.nbf_offset = Some(parse_offset(nbf.get_ref()).map_err(|e| l.error(nbf, "tokens.nbf", e))?);
+        }
+        if let Some(iat) = t.iat {
+            s.tokens.iat = iat;
+        }
+        if let Some(jti) = t.jti {
+            s.tokens.jti = jti;
+        }
+        if let Some(size) = &t.size {
+            if *size.get_ref() <= 0 {
+                return Err(l.error(size, "tokens.size", "must be a positive number of bytes"));
+            }
+            s.tokens.size = Some(*size.get_ref() as usize);
+        }
+        if let Some(claims) = &t.claims {
+            let json = serde_json::to_value(claims.get_ref()).map_err(|e| l.error(claims, "tokens.claims", e))?;
+            s.tokens.claims = serde_json::from_value(json).map_err(|e| l.error(claims, "tokens.claims", e))?;
+            crate::token::claims::ClaimTemplate::compile(s.tokens.claims.clone())
+                .map_err(|e| l.error(claims, "tokens.claims", e))?;
+        }
+        if let Some(mix) = &t.mix {
+            let mut pairs = Vec::new();
+            for (name, w) in mix.get_ref() {
+                let weight = match w {
+                    toml::Value::Integer(i) => *i as f64,
+                    toml::Value::Float(f) => *f,
+                    _ => return Err(l.error(mix, "tokens.mix", format!("weight of '{name}' must be a number"))),
+                };
+                pairs.push((name.as_str(), weight));
+            }
+            s.tokens.mix = parse_mix_pairs(pairs).map_err(|e| l.error(mix, "tokens.mix", e))?;
+        }
+        Ok(s)
+    }
+
+    /// The algorithm: as set, or taken from a key set directory, or HS256.
+    pub fn alg(&self) -> Algorithm {
+        self.keys.alg.unwrap_or(Algorithm::HS256)
+    }
+
+    /// The verifier policy these settings describe.
+    pub fn policy(&self, alg: Algorithm) -> Policy {
+        let v = &self.verifier;
+        let mut p = Policy::for_alg(alg);
+        if let Some(a) = &v.algorithms {
+            p.algorithms = a.clone();
+        }
+        p.audience = v.audience.clone();
+        p.issuer = v.issuer.clone();
+        if let Some(l) = v.leeway {
+            p.leeway = l;
+        }
+        if let Some(c) = v.check_nbf {
+            p.check_nbf = c;
+        }
+        if let Some(r) = &v.required_claims {
+            p.required_claims = r.clone();
+        }
+        if let Some(m) = v.max_token_size {
+            p.max_token_size = m;
+        }
+        p
+    }
+
+    /// Loads or generates the keys. Returns the algorithm (a key set directory may name it) and
+    /// the keys, in rotation order.
+    pub fn load_keys(&self) -> Result<(Algorithm, Vec<KeyMaterial>), KeyError> {
+        let k = &self.keys;
+        if let KeySource::Dir(dir) = &k.source {
+            let mut keys = keys::load_key_dir(dir, k.alg)?;
+            if let Some(kid) = &k.kid {
+                keys.retain(|key| &key.kid == kid);
+                if keys.is_empty() {
+                    return Err(KeyError::Invalid {
+                        source_name: format!("'{}'", dir.display()),
+                        message: format!("no key with kid '{kid}'"),
+                    });
+                }
+            }
+            return Ok((keys[0].alg, keys));
+        }
+        let alg = self.alg();
+        let kid = k.kid.clone();
+        let keys = match &k.source {
+            KeySource::Generate => (0..k.count)
+                .map(|_| KeyMaterial::generate(alg, k.rsa_bits))
+                .collect::<Result<Vec<_>, _>>()?,
+            KeySource::SecretFile(p) => {
+                let secret = keys::read_secret_file(p)?;
+                vec![KeyMaterial::from_secret(alg, kid, secret, &format!("'{}'", p.display()))?]
+            }
+            KeySource::SecretEnv(var) => {
+                vec![KeyMaterial::from_secret(alg, kid, keys::read_env(var)?, &format!("environment variable {var}"))?]
+            }
+            KeySource::PrivateKeyFile(p) => {
+                vec![KeyMaterial::from_private_pem(alg, kid, &keys::read_file(p)?, &format!("'{}'", p.display()))?]
+            }
+            KeySource::PrivateKeyEnv(var) => vec![KeyMaterial::from_private_pem(
+                alg,
+                kid,
+                &keys::read_env(var)?,
+                &format!("environment variable {var}"),
+            )?],
+            KeySource::PublicKeyFile(p) => {
+                vec![KeyMaterial::from_public_pem(alg, kid, &keys::read_file(p)?, &format!("'{}'", p.display()))?]
+            }
+            KeySource::Jwks(p) => keys::load_jwks(p, alg, kid.as_deref())?,
+            KeySource::Dir(_) => unreachable!("handled above"),
+        };
+        Ok((alg, keys))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn settings(text: &str) -> Result<Settings, ScenarioError> {
+        let l = Loaded::parse(Path::new("t.toml"), text.to_string())?;
+        Settings::from_scenario(&l)
+    }
+
+    #[test]
+    fn reads_sections() {
+        let s = settings(
+            "[keys]\nalg = \"RS256\"\ngenerate = true\n[verifier]\naudience = \"a\"\nleeway = \"30s\"\n\
+             [tokens]\ncount = \"10k\"\nttl = \"5m\"\nnbf = \"-10s\"\nmix = { valid = 3, expired = 1.5 }\n",
+        )
+        .unwrap();
+        assert_eq!(s.alg(), Algorithm::RS256);
+        assert_eq!(s.tokens.count, 10_000);
+        assert_eq!(s.tokens.ttl, 300);
+        assert_eq!(s.tokens.nbf_offset, Some(-10));
+        assert_eq!(s.policy(Algorithm::RS256).leeway, 30);
+        assert_eq!(s.tokens.mix, vec![(TokenClass::Expired, 1.5), (TokenClass::Valid, 3.0)]);
+    }
+
+    #[test]
+    fn value_errors_point_at_the_value() {
+        let e = settings("[keys]\nalg = \"HS999\"\n").unwrap_err();
+        assert_eq!(e.location, "t.toml:2:7");
+        assert!(e.message.starts_with("keys.alg: unknown algorithm 'HS999'"), "{}", e.message);
+        let e = settings("[tokens]\n\nttl = \"soon\"\n").unwrap_err();
+        assert_eq!(e.location, "t.toml:3:7");
+        let e = settings("[tokens]\nmix = { valid = 0 }\n").unwrap_err();
+        assert!(e.message.contains("all weights are zero"), "{}", e.message);
+        let e = settings("[tokens]\nmix = { valid = -1 }\n").unwrap_err();
+        assert!(e.message.contains("non-negative"), "{}", e.message);
+        let e = settings("[tokens]\ncount = 0\n").unwrap_err();
+        assert!(e.message.contains("tokens.count"), "{}", e.message);
+        let e = settings("[keys]\ngenerate = true\nsecret_env = \"X\"\n").unwrap_err();
+        assert!(e.message.contains("choose one key source"), "{}", e.message);
+    }
+
+    #[test]
+    fn offsets_and_clock() {
+        assert_eq!(parse_offset("-30s").unwrap(), -30);
+        assert_eq!(parse_offset("+1m").unwrap(), 60);
+        assert_eq!(parse_now("1700000000").unwrap(), 1_700_000_000);
+        assert_eq!(parse_now("2026-01-01T00:00:00Z").unwrap(), 1_767_225_600);
+        assert!(parse_now("yesterday").is_err());
+    }
+}

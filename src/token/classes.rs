@@ -1,0 +1,234 @@
+//! Token classes: how each valid or deliberately broken token is crafted, and what a verifier
+//! enforcing the declared policy must answer.
+
+use std::fmt;
+use std::str::FromStr;
+
+use jsonwebtoken::Algorithm;
+use serde::{Deserialize, Serialize};
+
+use super::alg::{self, Family};
+use crate::verifier::policy::Policy;
+
+macro_rules! classes {
+    ($( $variant:ident = $name:literal, $reason:literal, $how:literal; )*) => {
+        /// A kind of token in a batch. Every class but `valid` must be rejected.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum TokenClass { $( $variant, )* }
+
+        impl TokenClass {
+            /// Every class, in the order reports list them.
+            pub const ALL: &'static [TokenClass] = &[ $( TokenClass::$variant, )* ];
+
+            /// The class's name in scenario files, batch files and reports.
+            pub fn name(self) -> &'static str {
+                match self { $( TokenClass::$variant => $name, )* }
+            }
+
+            /// The reason the reference verifier gives when it rejects this class.
+            pub fn reason(self) -> &'static str {
+                match self { $( TokenClass::$variant => $reason, )* }
+            }
+
+            /// How a token of this class is made.
+            pub fn how(self) -> &'static str {
+                match self { $( TokenClass::$variant => $how, )* }
+            }
+        }
+    };
+}
+
+classes! {
+    Valid = "valid", "",
+        "Signed with the configured key; claims satisfy the policy. Accepted until exp + leeway.";
+    Expired = "expired", "expired",
+        "exp lies one hour beyond the leeway in the past (iat = exp - ttl).";
+    NotYetValid = "not_yet_valid", "not_yet_valid",
+        "nbf lies one hour beyond the leeway in the future; needs check_nbf. Accepted once nbf - leeway has passed.";
+    BadSignature = "bad_signature", "bad_signature",
+        "A correct signature with its first byte flipped.";
+    TamperedPayload = "tampered_payload", "bad_signature",
+        "Signed, then the payload is replaced (sub becomes \"admin\", a role is added) keeping the old signature.";
+    AlgNone = "alg_none", "alg_not_allowed",
+        "Header alg is none, None, NONE or nOnE; the signature segment is empty.";
+    NullSignature = "null_signature", "bad_signature",
+        "The real header and payload with an empty signature segment.";
+    AlgConfusion = "alg_confusion", "alg_not_allowed",
+        "HS256 keyed with the verifier's public key PEM (asymmetric algorithms only).";
+    UnknownKid = "unknown_kid", "unknown_kid",
+        "Signed with a key the verifier does not know, under a kid it does not have.";
+    WrongAudience = "wrong_audience", "wrong_audience",
+        "aud names another API; needs verifier.audience.";
+    WrongIssuer = "wrong_issuer", "wrong_issuer",
+        "iss names another issuer; needs verifier.issuer.";
+    MissingExp = "missing_exp", "missing_claim",
+        "No exp claim; needs exp among the required claims (the default).";
+    Malformed = "malformed", "malformed",
+        "Three segments that do not decode: bad base64url, a header that is not JSON, or a payload that is not an object.";
+    WrongSegmentCount = "wrong_segment_count", "malformed",
+        "Two, four or five dot-separated segments.";
+    Oversized = "oversized", "token_too_large",
+        "A properly signed token padded to beyond verifier.max_token_size.";
+    EmbeddedJwk = "embedded_jwk", "bad_signature",
+        "Signed with an attacker's key whose public JWK rides in the header (asymmetric algorithms only).";
+    UnknownCrit = "unknown_crit", "unknown_crit",
+        "Properly signed, but the header marks an extension the verifier does not understand as crit.";
+    PsychicSignature = "psychic_signature", "bad_signature",
+        "An all-zero ECDSA signature, r = s = 0 (CVE-2022-21449; ES256 and ES384 only).";
+}
+
+impl fmt::Display for TokenClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for TokenClass {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        TokenClass::ALL.iter().copied().find(|c| c.name() == s).ok_or_else(|| {
+            let names: Vec<&str> = TokenClass::ALL.iter().map(|c| c.name()).collect();
+            format!("unknown token class '{s}'; expected one of {}", names.join(", "))
+        })
+    }
+}
+
+impl TokenClass {
+    /// Whether a correct verifier accepts this class (at minting time).
+    pub fn should_accept(self) -> bool {
+        self == TokenClass::Valid
+    }
+
+    /// Why this class cannot be made for `alg` under `policy`, if it cannot.
+    pub fn inapplicable(self, alg: Algorithm, policy: &Policy) -> Option<String> {
+        let family = alg::family(alg);
+        let name = alg::name(alg);
+        match self {
+            TokenClass::AlgConfusion | TokenClass::EmbeddedJwk if family == Family::Hmac => {
+                Some(format!("{self} needs an asymmetric algorithm, not {name}"))
+            }
+            TokenClass::AlgConfusion if policy.algorithms.iter().any(|a| alg::family(*a) == Family::Hmac) => {
+                Some(format!(
+                    "{self} is accepted by design when verifier.algorithms allows HMAC; remove HS* from verifier.algorithms"
+                ))
+            }
+            TokenClass::PsychicSignature if family != Family::Ec => {
+                Some(format!("{self} needs ES256 or ES384, not {name}"))
+            }
+            TokenClass::NotYetValid if !policy.check_nbf => {
+                Some(format!("{self} needs verifier.check_nbf = true"))
+            }
+            TokenClass::WrongAudience if policy.audience.is_none() => {
+                Some(format!("{self} needs verifier.audience"))
+            }
+            TokenClass::WrongIssuer if policy.issuer.is_none() => {
+                Some(format!("{self} needs verifier.issuer"))
+            }
+            TokenClass::MissingExp if !policy.requires("exp") => {
+                Some(format!("{self} needs \"exp\" in verifier.required_claims"))
+            }
+            TokenClass::Oversized if policy.max_token_size.is_none() => {
+                Some(format!("{self} needs verifier.max_token_size"))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The answer a correct verifier must give a token, possibly depending on the time it is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// Rejected whenever it is sent.
+    Reject,
+    /// Accepted when `from <= now < until` (Unix seconds; either end may be open), else rejected.
+    AcceptWithin { from: Option<i64>, until: Option<i64> },
+}
+
+impl Expect {
+    /// Whether a correct verifier accepts the token at Unix time `now`.
+    pub fn accepts_at(self, now: i64) -> bool {
+        match self {
+            Expect::Reject => false,
+            Expect::AcceptWithin { from, until } => {
+                from.is_none_or(|f| now >= f) && until.is_none_or(|u| now < u)
+            }
+        }
+    }
+
+    /// Whether the answer depends on when the token is sent.
+    pub fn time_bound(self) -> bool {
+        matches!(self, Expect::AcceptWithin { from, until } if from.is_some() || until.is_some())
+    }
+}
+
+impl fmt::Display for Expect {
+    /// `reject`, `accept`, or `accept@FROM..UNTIL` (either bound may be empty).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Expect::Reject => f.write_str("reject"),
+            Expect::AcceptWithin { from: None, until: None } => f.write_str("accept"),
+            Expect::AcceptWithin { from, until } => {
+                f.write_str("accept@")?;
+                if let Some(v) = from {
+                    write!(f, "{v}")?;
+                }
+                f.write_str("..")?;
+                if let Some(v) = until {
+                    write!(f, "{v}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl FromStr for Expect {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("invalid expectation '{s}'; expected reject, accept or accept@FROM..UNTIL");
+        match s {
+            "reject" => Ok(Expect::Reject),
+            "accept" => Ok(Expect::AcceptWithin { from: None, until: None }),
+            _ => {
+                let window = s.strip_prefix("accept@").ok_or_else(bad)?;
+                let (a, b) = window.split_once("..").ok_or_else(bad)?;
+                let num = |t: &str| -> Result<Option<i64>, String> {
+                    if t.is_empty() { Ok(None) } else { t.parse().map(Some).map_err(|_| bad()) }
+                };
+                Ok(Expect::AcceptWithin { from: num(a)?, until: num(b)? })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for c in TokenClass::ALL {
+            assert_eq!(c.name().parse::<TokenClass>().unwrap(), *c);
+            assert_eq!(serde_json::to_string(c).unwrap(), format!("\"{}\"", c.name()));
+            assert!(c.should_accept() || !c.reason().is_empty());
+        }
+        assert!("nope".parse::<TokenClass>().is_err());
+    }
+
+    #[test]
+    fn expectations_round_trip_and_apply() {
+        for e in [
+            Expect::Reject,
+            Expect::AcceptWithin { from: None, until: None },
+            Expect::AcceptWithin { from: None, until: Some(100) },
+            Expect::AcceptWithin { from: Some(50), until: Some(100) },
+        ] {
+            assert_eq!(e.to_string().parse::<Expect>().unwrap(), e);
+        }
+        let w = Expect::AcceptWithin { from: Some(50), until: Some(100) };
+        assert!(!w.accepts_at(49) && w.accepts_at(50) && w.accepts_at(99) && !w.accepts_at(100));
+        assert!(!Expect::Reject.accepts_at(0));
+        assert!("accept@x..".parse::<Expect>().is_err());
+    }
+}

@@ -1,0 +1,449 @@
+//! The minter: turns a token index into one labelled token, with every signer, header and
+//! attacker key prepared once. Pure per index, so parallel minting is deterministic.
+
+use std::io::Write as _;
+
+use aws_lc_rs::hmac;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use jsonwebtoken::Algorithm;
+
+use super::alg;
+use super::claims::ClaimTemplate;
+use super::classes::{Expect, TokenClass};
+use super::keys::{KeyMaterial, Signer};
+use super::rng::{self, TokenRng};
+use crate::verifier::policy::Policy;
+
+/// Everything that decides a batch's contents.
+#[derive(Debug, Clone)]
+pub struct MintConfig {
+    pub alg: Algorithm,
+    /// Signing keys; token `i` is signed with key `i % keys.len()` (kid rotation).
+    pub keys: Vec<KeyMaterial>,
+    pub policy: Policy,
+    pub count: u64,
+    pub seed: u64,
+    /// The minting clock, Unix seconds (pin it for reproducible batches).
+    pub now: i64,
+    /// Lifetime of a valid token: `exp = iat + ttl`.
+    pub ttl: u64,
+    /// When set, valid tokens carry `nbf = now + offset` (seconds, may be negative).
+    pub nbf_offset: Option<i64>,
+    /// Whether tokens carry `iat`.
+    pub iat: bool,
+    /// Whether tokens carry a unique `jti`.
+    pub jti: bool,
+    pub claims: ClaimTemplate,
+    /// Class weights; classes absent or at zero are not minted.
+    pub mix: Vec<(TokenClass, f64)>,
+    /// Pad tokens with a `pad` claim to about this many bytes.
+    pub size: Option<usize>,
+}
+
+/// Why a batch cannot be minted as configured. Messages name the setting.
+#[derive(Debug, thiserror::Error)]
+pub enum MintError {
+    #[error("tokens.count: must be at least 1")]
+    ZeroCount,
+    #[error("tokens.mix: {0}")]
+    Mix(String),
+    #[error("keys: {0}")]
+    Keys(String),
+}
+
+struct PreparedKey {
+    signer: Signer,
+    sig_len: usize,
+    header: Vec<u8>,
+    crit_header: Vec<u8>,
+    embedded_header: Vec<u8>,
+    confusion: Option<(hmac::Key, Vec<u8>)>,
+}
+
+/// A prepared minter for one configuration.
+pub struct Minter {
+    cfg: MintConfig,
+    keys: Vec<PreparedKey>,
+    attacker: Signer,
+    unknown_kid_header: Vec<u8>,
+    none_headers: Vec<Vec<u8>>,
+    /// Cumulative weights and their classes.
+    cumulative: Vec<(f64, TokenClass)>,
+    tamper_claim: &'static str,
+}
+
+fn b64_json(v: &serde_json::Value) -> Vec<u8> {
+    B64.encode(serde_json::to_vec(v).expect("json")).into_bytes()
+}
+
+fn header_json(alg_name: &str, kid: &str) -> serde_json::Map<String, serde_json::Value> {
+    let mut m = serde_json::Map::new();
+    // serde_json's map keeps keys sorted, so headers are byte-stable.
+    m.insert("alg".into(), alg_name.into());
+    m.insert("kid".into(), kid.into());
+    m.insert("typ".into(), "JWT".into());
+    m
+}
+
+impl Minter {
+    /// Prepares signers, headers and the attacker key, and checks the mix against the policy.
+    pub fn new(cfg: MintConfig) -> Result<Self, MintError> {
+        if cfg.count == 0 {
+            return Err(MintError::ZeroCount);
+        }
+        let mut cumulative = Vec::new();
+        let mut total = 0.0;
+        for (class, weight) in &cfg.mix {
+            if !weight.is_finite() || *weight < 0.0 {
+                return Err(MintError::Mix(format!("weight of {class} must be a non-negative number, got {weight}")));
+            }
+            if *weight == 0.0 {
+                continue;
+            }
+            if let Some(why) = class.inapplicable(cfg.alg, &cfg.policy) {
+                return Err(MintError::Mix(why));
+            }
+            total += weight;
+            cumulative.push((total, *class));
+        }
+        if cumulative.is_empty() {
+            return Err(MintError::Mix("all weights are zero; give at least one class a positive weight".into()));
+        }
+        if cfg.keys.is_empty() {
+            return Err(MintError::Keys("no signing key".into()));
+        }
+        let alg_name = alg::name(cfg.alg);
+        let attacker_key = KeyMaterial::generate(cfg.alg, Some(2048)).map_err(|e| MintError::Keys(e.to_string()))?;
+        let attacker = Signer::new(&attacker_key).map_err(|e| MintError::Keys(e.to_string()))?;
+        let mut keys = Vec::with_capacity(cfg.keys.len());
+        for key in &cfg.keys {
+            if key.alg != cfg.alg {
+                return Err(MintError::Keys(format!(
+                    "key '{}' is for {}, but tokens are {alg_name}",
+                    key.kid,
+                    alg::name(key.alg)
+                )));
+            }
+            let signer = Signer::new(key).map_err(|e| MintError::Keys(e.to_string()))?;
+            let mut probe = Vec::new();
+            signer.sign_into(b"probe", &mut probe);
+            let base = header_json(alg_name, &key.kid);
+            let mut crit = base.clone();
+            crit.insert("crit".into(), serde_json::json!(["x-jwtstorm-ext"]));
+            crit.insert("x-jwtstorm-ext".into(), true.into());
+            let mut embedded = base.clone();
+            embedded.insert("jwk".into(), serde_json::to_value(attacker_key.jwk.public()).expect("jwk"));
+            let confusion = key.public_pem().map(|pem| {
+                let h = header_json("HS256", &key.kid);
+                (hmac::Key::new(hmac::HMAC_SHA256, pem.as_bytes()), b64_json(&h.into()))
+            });
+            keys.push(PreparedKey {
+                signer,
+                sig_len: probe.len(),
+                header: b64_json(&base.into()),
+                crit_header: b64_json(&crit.into()),
+                embedded_header: b64_json(&embedded.into()),
+                confusion,
+            });
+        }
+        let unknown_kid = format!("jwtstorm-unknown-{:016x}", rng::mix64(cfg.seed ^ 0x756e6b));
+        let none_headers = ["none", "None", "NONE", "nOnE"]
+            .iter()
+            .map(|n| b64_json(&serde_json::json!({"alg": n, "typ": "JWT"})))
+            .collect();
+        let tamper_claim = if cfg.claims.has("admin") { "is_admin" } else { "admin" };
+        Ok(Minter {
+            unknown_kid_header: b64_json(&header_json(alg_name, &unknown_kid).into()),
+            cfg,
+            keys,
+            attacker,
+            none_headers,
+            cumulative,
+            tamper_claim,
+        })
+    }
+
+    /// The configuration this minter was built from.
+    pub fn config(&self) -> &MintConfig {
+        &self.cfg
+    }
+
+    fn pick_class(&self, rng: &mut TokenRng) -> TokenClass {
+        let total = self.cumulative.last().map_or(0.0, |c| c.0);
+        let u = rng.next_f64() * total;
+        let i = self.cumulative.partition_point(|(c, _)| *c <= u);
+        self.cumulative[i.min(self.cumulative.len() - 1)].1
+    }
+
+    /// Appends token `index` to `out` and returns its class and expected answer. `scratch` is a
+    /// reusable buffer.
+    pub fn mint_into(&self, index: u64, out: &mut Vec<u8>, scratch: &mut Vec<u8>) -> (TokenClass, Expect) {
+        let mut rng = TokenRng::new(self.cfg.seed, index);
+        let class = self.pick_class(&mut rng);
+        let key = &self.keys[(index % self.keys.len() as u64) as usize];
+        let (now, ttl, leeway) = (self.cfg.now, self.cfg.ttl as i64, self.cfg.policy.leeway as i64);
+        let mut times = Times { iat: now, nbf: self.cfg.nbf_offset.map(|o| now + o), exp: Some(now + ttl) };
+        let mut expect = Expect::Reject;
+        let mut claims = Overrides::default();
+        match class {
+            TokenClass::Valid => {
+                let from = if self.cfg.policy.check_nbf { times.nbf.map(|n| n - leeway) } else { None };
+                expect = Expect::AcceptWithin { from, until: times.exp.map(|e| e + leeway + 1) };
+            }
+            TokenClass::Expired => {
+                let exp = now - leeway - 3600;
+                times = Times { iat: exp - ttl, nbf: times.nbf.map(|_| exp - ttl), exp: Some(exp) };
+            }
+            TokenClass::NotYetValid => {
+                let nbf = now + leeway + 3600;
+                times = Times { iat: now, nbf: Some(nbf), exp: Some(nbf + ttl) };
+                expect = Expect::AcceptWithin { from: Some(nbf - leeway), until: Some(nbf + ttl + leeway + 1) };
+            }
+            TokenClass::MissingExp => times.exp = None,
+            TokenClass::WrongAudience => claims.aud = Some("api://jwtstorm-wrong-audience"),
+            TokenClass::WrongIssuer => claims.iss = Some("https://wrong-issuer.jwtstorm.invalid"),
+            TokenClass::Oversized => {
+                let max = self.cfg.policy.max_token_size.unwrap_or(crate::verifier::policy::DEFAULT_MAX_TOKEN_SIZE);
+                claims.size = Some(max + max / 2 + 1);
+            }
+            _ => {}
+        }
+        if claims.size.is_none() {
+            claims.size = self.cfg.size;
+        }
+        let start = out.len();
+        match class {
+            TokenClass::AlgNone => {
+                let h = &self.none_headers[rng.below(self.none_headers.len() as u64) as usize];
+                self.signing_input(h, index, &mut rng, &times, &claims, 0, out, scratch);
+                out.push(b'.');
+            }
+            TokenClass::NullSignature => {
+                self.signing_input(&key.header, index, &mut rng, &times, &claims, 0, out, scratch);
+                out.push(b'.');
+            }
+            TokenClass::AlgConfusion => {
+                let (mac, header) = key.confusion.as_ref().expect("checked: asymmetric key");
+                self.signing_input(header, index, &mut rng, &times, &claims, 32, out, scratch);
+                let tag = hmac::sign(mac, &out[start..]);
+                push_b64(out, tag.as_ref());
+            }
+            TokenClass::UnknownKid => {
+                self.signed(&self.unknown_kid_header, &self.attacker, key.sig_len, index, &mut rng, &times, &claims, out, scratch, false);
+            }
+            TokenClass::EmbeddedJwk => {
+                self.signed(&key.embedded_header, &self.attacker, key.sig_len, index, &mut rng, &times, &claims, out, scratch, false);
+            }
+            TokenClass::UnknownCrit => {
+                self.signed(&key.crit_header, &key.signer, key.sig_len, index, &mut rng, &times, &claims, out, scratch, false);
+            }
+            TokenClass::BadSignature => {
+                self.signed(&key.header, &key.signer, key.sig_len, index, &mut rng, &times, &claims, out, scratch, true);
+            }
+            TokenClass::PsychicSignature => {
+                self.signing_input(&key.header, index, &mut rng, &times, &claims, key.sig_len, out, scratch);
+                out.push(b'.');
+                push_b64(out, &vec![0u8; key.sig_len]);
+            }
+            TokenClass::TamperedPayload => {
+                // Sign the honest payload, then swap in an escalated one under the same signature.
+                scratch.clear();
+                self.write_payload(index, &mut rng, &times, &claims, scratch);
+                let mut input = Vec::with_capacity(key.header.len() + 2 * scratch.len());
+                input.extend_from_slice(&key.header);
+                input.push(b'.');
+                push_b64(&mut input, scratch);
+                let mut sig = Vec::with_capacity(key.sig_len);
+                key.signer.sign_into(&input, &mut sig);
+                scratch.pop();
+                let _ = write!(scratch, ",\"{}\":true}}", self.tamper_claim);
+                out.extend_from_slice(&key.header);
+                out.push(b'.');
+                push_b64(out, scratch);
+                out.push(b'.');
+                push_b64(out, &sig);
+            }
+            TokenClass::Malformed => match rng.below(3) {
+                0 => {
+                    out.extend_from_slice(b"eyJ%%not-base64url%%");
+                    out.push(b'.');
+                    scratch.clear();
+                    self.write_payload(index, &mut rng, &times, &claims, scratch);
+                    push_b64(out, scratch);
+                    out.extend_from_slice(b".c2lnbmF0dXJl");
+                }
+                1 => {
+                    push_b64(out, b"{\"alg\":\"HS256\",\"typ\":JWT");
+                    out.push(b'.');
+                    scratch.clear();
+                    self.write_payload(index, &mut rng, &times, &claims, scratch);
+                    push_b64(out, scratch);
+                    out.extend_from_slice(b".c2lnbmF0dXJl");
+                }
+                _ => {
+                    out.extend_from_slice(&key.header);
+                    out.push(b'.');
+                    push_b64(out, format!("[\"user-{index}\",1,2,3]").as_bytes());
+                    let mut sig = Vec::with_capacity(key.sig_len);
+                    key.signer.sign_into(&out[start..], &mut sig);
+                    out.push(b'.');
+                    push_b64(out, &sig);
+                }
+            },
+            TokenClass::WrongSegmentCount => {
+                let extra = rng.below(3);
+                self.signing_input(&key.header, index, &mut rng, &times, &claims, 0, out, scratch);
+                match extra {
+                    0 => {} // two segments: header.payload
+                    1 => out.extend_from_slice(b".c2ln.ZXh0cmE"),
+                    _ => out.extend_from_slice(b".a2V5.aXY.Y3Q"),
+                }
+            }
+            TokenClass::Valid
+            | TokenClass::Expired
+            | TokenClass::NotYetValid
+            | TokenClass::MissingExp
+            | TokenClass::WrongAudience
+            | TokenClass::WrongIssuer
+            | TokenClass::Oversized => {
+                self.signed(&key.header, &key.signer, key.sig_len, index, &mut rng, &times, &claims, out, scratch, false);
+            }
+        }
+        (class, expect)
+    }
+
+    /// Appends one batch line: `class TAB expect TAB token LF`.
+    pub fn mint_line(&self, index: u64, out: &mut Vec<u8>, scratch: &mut Vec<u8>) -> TokenClass {
+        let line_start = out.len();
+        // Reserve the label columns by writing the token first, then rotating it into place.
+        let (class, expect) = self.mint_into(index, out, scratch);
+        let label = format!("{}\t{}\t", class.name(), expect);
+        out.extend_from_slice(label.as_bytes());
+        out[line_start..].rotate_right(label.len());
+        out.push(b'\n');
+        class
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn signed(
+        &self,
+        header: &[u8],
+        signer: &Signer,
+        sig_len: usize,
+        index: u64,
+        rng: &mut TokenRng,
+        times: &Times,
+        claims: &Overrides,
+        out: &mut Vec<u8>,
+        scratch: &mut Vec<u8>,
+        flip: bool,
+    ) {
+        let start = out.len();
+        self.signing_input(header, index, rng, times, claims, sig_len, out, scratch);
+        scratch.clear();
+        signer.sign_into(&out[start..], scratch);
+        if flip && let Some(b) = scratch.first_mut() {
+            *b ^= 0x01;
+        }
+        out.push(b'.');
+        push_b64(out, scratch);
+    }
+
+    /// Appends `header.payload` (base64url), padding the payload so the whole token comes to
+    /// about `claims.size` bytes given a signature of `sig_len` raw bytes.
+    #[allow(clippy::too_many_arguments)]
+    fn signing_input(
+        &self,
+        header: &[u8],
+        index: u64,
+        rng: &mut TokenRng,
+        times: &Times,
+        claims: &Overrides,
+        sig_len: usize,
+        out: &mut Vec<u8>,
+        scratch: &mut Vec<u8>,
+    ) {
+        scratch.clear();
+        self.write_payload(index, rng, times, claims, scratch);
+        if let Some(target) = claims.size {
+            let sig_b64 = (sig_len * 4).div_ceil(3);
+            let room_b64 = target.saturating_sub(header.len() + sig_b64 + 2);
+            let room = room_b64 * 3 / 4;
+            let overhead = ",\"pad\":\"\"".len();
+            if room > scratch.len() + overhead {
+                let pad = room - scratch.len() - overhead;
+                scratch.pop();
+                scratch.extend_from_slice(b",\"pad\":\"");
+                scratch.resize(scratch.len() + pad, b'x');
+                scratch.extend_from_slice(b"\"}");
+            }
+        }
+        out.extend_from_slice(header);
+        out.push(b'.');
+        push_b64(out, scratch);
+    }
+
+    /// Writes the payload JSON object for token `index`.
+    fn write_payload(&self, index: u64, rng: &mut TokenRng, times: &Times, claims: &Overrides, out: &mut Vec<u8>) {
+        let p = &self.cfg.policy;
+        out.push(b'{');
+        let mut comma = false;
+        let mut sep = |out: &mut Vec<u8>| {
+            if comma {
+                out.push(b',');
+            }
+            comma = true;
+        };
+        if let Some(iss) = claims.iss.or(p.issuer.as_deref()) {
+            sep(out);
+            out.extend_from_slice(b"\"iss\":");
+            serde_json::to_writer(&mut *out, iss).expect("json");
+        }
+        if let Some(aud) = claims.aud.or(p.audience.as_deref()) {
+            sep(out);
+            out.extend_from_slice(b"\"aud\":");
+            serde_json::to_writer(&mut *out, aud).expect("json");
+        }
+        if self.cfg.iat {
+            sep(out);
+            let _ = write!(out, "\"iat\":{}", times.iat);
+        }
+        if let Some(nbf) = times.nbf {
+            sep(out);
+            let _ = write!(out, "\"nbf\":{nbf}");
+        }
+        if let Some(exp) = times.exp {
+            sep(out);
+            let _ = write!(out, "\"exp\":{exp}");
+        }
+        if self.cfg.jti {
+            sep(out);
+            let _ = write!(out, "\"jti\":\"{:016x}\"", rng::jti(self.cfg.seed, index));
+        }
+        let wrote_any = comma;
+        self.cfg.claims.write(index, rng, out, wrote_any);
+        out.push(b'}');
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Times {
+    iat: i64,
+    nbf: Option<i64>,
+    exp: Option<i64>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Overrides {
+    iss: Option<&'static str>,
+    aud: Option<&'static str>,
+    size: Option<usize>,
+}
+
+fn push_b64(out: &mut Vec<u8>, data: &[u8]) {
+    let start = out.len();
+    out.resize(start + (data.len() * 4).div_ceil(3), 0);
+    let n = B64.encode_slice(data, &mut out[start..]).expect("sized for base64");
+    out.truncate(start + n);
+}

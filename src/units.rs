@@ -1,0 +1,134 @@
+//! Human-friendly quantities used by flags and scenario files: durations (`250ms`, `2s`, `15m`),
+//! counts (`10k`, `1m`, `200_000`) and percentages (`0.1%`).
+
+use std::time::Duration;
+
+/// Parses a duration such as `250ms`, `2s`, `1m30s`, `15m` or `1h`. A bare number is seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Err("empty duration (expected something like 250ms, 2s or 15m)".into());
+    }
+    if let Ok(secs) = t.parse::<f64>() {
+        return duration_from_secs(secs, text);
+    }
+    humantime::parse_duration(t)
+        .map_err(|e| format!("invalid duration '{text}' ({e}); expected something like 250ms, 2s or 15m"))
+}
+
+fn duration_from_secs(secs: f64, text: &str) -> Result<Duration, String> {
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!("invalid duration '{text}': must be a non-negative number of seconds"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Parses a count such as `1000`, `200_000`, `10k` or `1m` (k = 1,000, m = 1,000,000).
+pub fn parse_count(text: &str) -> Result<u64, String> {
+    let t: String = text.trim().chars().filter(|c| *c != '_').collect();
+    let (digits, mult) = match t.chars().last() {
+        Some('k' | 'K') => (&t[..t.len() - 1], 1_000u64),
+        Some('m' | 'M') => (&t[..t.len() - 1], 1_000_000u64),
+        Some('g' | 'G') => (&t[..t.len() - 1], 1_000_000_000u64),
+        _ => (t.as_str(), 1u64),
+    };
+    let bad = || format!("invalid count '{text}'; expected a whole number such as 5000, 10k or 1m");
+    if let Ok(n) = digits.parse::<u64>() {
+        return n.checked_mul(mult).ok_or_else(bad);
+    }
+    let f: f64 = digits.parse().map_err(|_| bad())?;
+    let v = f * mult as f64;
+    if !v.is_finite() || v < 0.0 || v.fract() != 0.0 || v > u64::MAX as f64 {
+        return Err(bad());
+    }
+    Ok(v as u64)
+}
+
+/// Parses a percentage such as `0.1%` into a fraction (0.001). A bare number is a fraction.
+pub fn parse_percent(text: &str) -> Result<f64, String> {
+    let t = text.trim();
+    let (num, scale) = match t.strip_suffix('%') {
+        Some(n) => (n.trim(), 100.0),
+        None => (t, 1.0),
+    };
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid percentage '{text}'; expected something like 0.1% or 0.001"))?;
+    if !v.is_finite() || v < 0.0 {
+        return Err(format!("invalid percentage '{text}': must be non-negative"));
+    }
+    Ok(v / scale)
+}
+
+/// Formats a duration compactly for people: `850µs`, `12.3ms`, `2.50s`.
+pub fn format_duration(d: Duration) -> String {
+    let us = d.as_secs_f64() * 1e6;
+    if us < 1000.0 {
+        format!("{us:.0}µs")
+    } else if us < 1e6 {
+        format!("{:.2}ms", us / 1000.0)
+    } else {
+        format!("{:.2}s", us / 1e6)
+    }
+}
+
+/// Formats a byte count with a binary unit: `512 B`, `1.5 MiB`.
+pub fn format_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut i = 0;
+    while v >= 1024.0 && i < UNITS.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    format!("{v:.1} {}", UNITS[i])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("2s").unwrap(), Duration::from_secs(2));
+        assert_eq!(parse_duration("15m").unwrap(), Duration::from_secs(900));
+        assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("fast").is_err());
+        assert!(parse_duration("-1").is_err());
+    }
+
+    #[test]
+    fn counts() {
+        assert_eq!(parse_count("1000").unwrap(), 1000);
+        assert_eq!(parse_count("200_000").unwrap(), 200_000);
+        assert_eq!(parse_count("10k").unwrap(), 10_000);
+        assert_eq!(parse_count("1m").unwrap(), 1_000_000);
+        assert_eq!(parse_count("1.5k").unwrap(), 1_500);
+        assert!(parse_count("1.5").is_err());
+        assert!(parse_count("ten").is_err());
+        assert!(parse_count("-3").is_err());
+    }
+
+    #[test]
+    fn percents() {
+        assert!((parse_percent("0.1%").unwrap() - 0.001).abs() < 1e-12);
+        assert!((parse_percent("5 %").unwrap() - 0.05).abs() < 1e-12);
+        assert!((parse_percent("0.02").unwrap() - 0.02).abs() < 1e-12);
+        assert!(parse_percent("x%").is_err());
+        assert!(parse_percent("-1%").is_err());
+    }
+
+    #[test]
+    fn formatting() {
+        assert_eq!(format_duration(Duration::from_micros(850)), "850µs");
+        assert_eq!(format_duration(Duration::from_micros(12_345)), "12.35ms");
+        assert_eq!(format_bytes(512), "512 B");
+        assert_eq!(format_bytes(1536 * 1024), "1.5 MiB");
+    }
+}

@@ -1,0 +1,5 @@
+//! The embedded reference verifier: the policy, token verification, and the HTTP server with
+//! its fault knobs.
+
+pub mod policy;
+pub mod verify;
