@@ -96,7 +96,12 @@ pub struct KeyArgs {
 #[derive(Debug, Args, Default, Clone)]
 pub struct PolicyArgs {
     /// Allowed algorithms, comma-separated (default: the signing algorithm).
-    #[arg(long, value_name = "ALGS", value_delimiter = ',', help_heading = "Verifier policy")]
+    #[arg(
+        long,
+        value_name = "ALGS",
+        value_delimiter = ',',
+        help_heading = "Verifier policy"
+    )]
     pub algorithms: Option<Vec<String>>,
     /// The audience the verifier identifies as.
     #[arg(long, value_name = "AUD", help_heading = "Verifier policy")]
@@ -111,7 +116,12 @@ pub struct PolicyArgs {
     #[arg(long, help_heading = "Verifier policy")]
     pub check_nbf: bool,
     /// Required claims, comma-separated (default: exp).
-    #[arg(long, value_name = "CLAIMS", value_delimiter = ',', help_heading = "Verifier policy")]
+    #[arg(
+        long,
+        value_name = "CLAIMS",
+        value_delimiter = ',',
+        help_heading = "Verifier policy"
+    )]
     pub required_claims: Option<Vec<String>>,
     /// Reject tokens longer than this many bytes (default 8192; 0: no limit).
     #[arg(long, value_name = "BYTES", help_heading = "Verifier policy")]
@@ -140,7 +150,12 @@ pub struct MintArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration_secs, help_heading = "Tokens")]
     pub ttl: Option<u64>,
     /// Give tokens nbf = now + OFFSET (for example -30s).
-    #[arg(long, value_name = "OFFSET", allow_hyphen_values = true, help_heading = "Tokens")]
+    #[arg(
+        long,
+        value_name = "OFFSET",
+        allow_hyphen_values = true,
+        help_heading = "Tokens"
+    )]
     pub nbf: Option<String>,
     /// Leave out iat.
     #[arg(long, help_heading = "Tokens")]
@@ -259,8 +274,20 @@ mod tests {
     #[test]
     fn parses_mint_flags() {
         let cli = Cli::try_parse_from([
-            "jwtstorm", "mint", "-n", "10k", "--alg", "RS256", "--ttl", "5m", "--nbf", "-30s", "--mix",
-            "valid=9,expired=1", "--claim", "sub=user-{i}",
+            "jwtstorm",
+            "mint",
+            "-n",
+            "10k",
+            "--alg",
+            "RS256",
+            "--ttl",
+            "5m",
+            "--nbf",
+            "-30s",
+            "--mix",
+            "valid=9,expired=1",
+            "--claim",
+            "sub=user-{i}",
         ])
         .unwrap();
         let Command::Mint(m) = cli.command else { panic!() };

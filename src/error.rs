@@ -31,12 +31,18 @@ impl fmt::Display for Failure {
 
 /// Marks an error as bad input (exit 2).
 pub fn bad_input(error: impl Into<anyhow::Error>) -> Failure {
-    Failure { code: exit::BAD_INPUT, error: error.into() }
+    Failure {
+        code: exit::BAD_INPUT,
+        error: error.into(),
+    }
 }
 
 /// Marks an error as "cannot proceed" (exit 3).
 pub fn cannot_proceed(error: impl Into<anyhow::Error>) -> Failure {
-    Failure { code: exit::CANNOT_PROCEED, error: error.into() }
+    Failure {
+        code: exit::CANNOT_PROCEED,
+        error: error.into(),
+    }
 }
 
 /// Adds `bad_input`/`cannot_proceed` to results.

@@ -18,7 +18,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 
 fn duration_from_secs(secs: f64, text: &str) -> Result<Duration, String> {
     if !secs.is_finite() || secs < 0.0 {
-        return Err(format!("invalid duration '{text}': must be a non-negative number of seconds"));
+        return Err(format!(
+            "invalid duration '{text}': must be a non-negative number of seconds"
+        ));
     }
     Ok(Duration::from_secs_f64(secs))
 }

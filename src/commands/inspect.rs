@@ -62,12 +62,17 @@ pub fn inspect(token: &str, now: i64) -> Inspection {
     if let Some(h) = &header {
         match h.get("alg").and_then(Value::as_str) {
             None => defects.push("the header has no alg".into()),
-            Some(a) if a.eq_ignore_ascii_case("none") => defects.push(format!("alg is '{a}': an unsigned token")),
-            Some(a) if alg::parse(a).is_err() => defects.push(format!("alg '{a}' is not a known JWS algorithm")),
+            Some(a) if a.eq_ignore_ascii_case("none") => {
+                defects.push(format!("alg is '{a}': an unsigned token"))
+            }
+            Some(a) if alg::parse(a).is_err() => {
+                defects.push(format!("alg '{a}' is not a known JWS algorithm"))
+            }
             Some(_) => {}
         }
         if h.get("crit").is_some() {
-            defects.push("the header has crit: a verifier must reject extensions it does not understand".into());
+            defects
+                .push("the header has crit: a verifier must reject extensions it does not understand".into());
         }
         if h.get("jwk").is_some() {
             defects.push("the header embeds a jwk: trusting it lets anyone sign".into());
@@ -97,7 +102,14 @@ pub fn inspect(token: &str, now: i64) -> Inspection {
             defects.push("not valid yet (nbf is in the future)".into());
         }
     }
-    Inspection { size: token.len(), segments: parts.len(), header, claims, signature_bytes, defects }
+    Inspection {
+        size: token.len(),
+        segments: parts.len(),
+        header,
+        claims,
+        signature_bytes,
+        defects,
+    }
 }
 
 fn describe_time(t: i64, now: i64) -> String {
@@ -105,25 +117,39 @@ fn describe_time(t: i64, now: i64) -> String {
     let when = humantime::format_rfc3339_seconds(at);
     let delta = Duration::from_secs(t.abs_diff(now));
     let rel = humantime::format_duration(delta).to_string();
-    if t >= now { format!("{when} (in {rel})") } else { format!("{when} ({rel} ago)") }
+    if t >= now {
+        format!("{when} (in {rel})")
+    } else {
+        format!("{when} ({rel} ago)")
+    }
 }
 
 /// Runs `jwtstorm inspect`.
 pub fn run(args: InspectArgs) -> Result<i32, Failure> {
     let token = if args.token == "-" {
         let mut s = String::new();
-        std::io::stdin().read_to_string(&mut s).map_err(|e| anyhow::anyhow!("reading stdin: {e}")).or_bad_input()?;
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .map_err(|e| anyhow::anyhow!("reading stdin: {e}"))
+            .or_bad_input()?;
         s
     } else {
         args.token.clone()
     };
     let token = token.trim().trim_start_matches("Bearer ").trim().to_string();
     if token.is_empty() {
-        return Err(anyhow::anyhow!("no token given (pass it as an argument or on stdin)")).or_bad_input();
+        return Err(anyhow::anyhow!(
+            "no token given (pass it as an argument or on stdin)"
+        ))
+        .or_bad_input();
     }
     let now = match &args.now {
-        Some(t) => resolve::parse_now(t).map_err(|e| anyhow::anyhow!("--now: {e}")).or_bad_input()?,
-        None => SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64),
+        Some(t) => resolve::parse_now(t)
+            .map_err(|e| anyhow::anyhow!("--now: {e}"))
+            .or_bad_input()?,
+        None => SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64),
     };
     let found = inspect(&token, now);
 
@@ -139,8 +165,10 @@ pub fn run(args: InspectArgs) -> Result<i32, Failure> {
     let verdict = if has_key {
         let mut s = commands::settings(args.scenario.as_deref(), &args.keys, &args.policy)?;
         if s.keys.source == KeySource::Generate {
-            return Err(anyhow::anyhow!("inspect verifies with existing keys; generated keys cannot verify anything"))
-                .or_bad_input();
+            return Err(anyhow::anyhow!(
+                "inspect verifies with existing keys; generated keys cannot verify anything"
+            ))
+            .or_bad_input();
         }
         if s.keys.alg.is_none() {
             // Take the algorithm from the token when the user did not name one.
@@ -152,7 +180,9 @@ pub fn run(args: InspectArgs) -> Result<i32, Failure> {
                 .and_then(|a| alg::parse(a).ok());
         }
         let (alg, keys) = s.load_keys().or_bad_input()?;
-        let verifier = Verifier::new(s.policy(alg), &keys).map_err(anyhow::Error::msg).or_bad_input()?;
+        let verifier = Verifier::new(s.policy(alg), &keys)
+            .map_err(anyhow::Error::msg)
+            .or_bad_input()?;
         Some(verifier.verify(token.as_bytes(), now))
     } else {
         None
@@ -163,7 +193,9 @@ pub fn run(args: InspectArgs) -> Result<i32, Failure> {
         if let Some(r) = &verdict {
             v["verification"] = match r {
                 Ok(ok) => json!({"accepted": true, "kid": ok.kid}),
-                Err(reason) => json!({"accepted": false, "reason": reason.as_str(), "description": reason.description()}),
+                Err(reason) => {
+                    json!({"accepted": false, "reason": reason.as_str(), "description": reason.description()})
+                }
             };
         }
         println!("{}", serde_json::to_string_pretty(&v).expect("serializes"));
@@ -176,13 +208,27 @@ pub fn run(args: InspectArgs) -> Result<i32, Failure> {
     })
 }
 
-fn print_text(f: &Inspection, now: i64, verdict: Option<&Result<crate::verifier::verify::Verified, crate::verifier::verify::Reason>>) {
-    println!("size: {} ({} segments)", units::format_bytes(f.size as u64), f.segments);
+fn print_text(
+    f: &Inspection,
+    now: i64,
+    verdict: Option<&Result<crate::verifier::verify::Verified, crate::verifier::verify::Reason>>,
+) {
+    println!(
+        "size: {} ({} segments)",
+        units::format_bytes(f.size as u64),
+        f.segments
+    );
     if let Some(h) = &f.header {
-        println!("header:\n{}", indent(&serde_json::to_string_pretty(h).expect("json")));
+        println!(
+            "header:\n{}",
+            indent(&serde_json::to_string_pretty(h).expect("json"))
+        );
     }
     if let Some(c) = &f.claims {
-        println!("claims:\n{}", indent(&serde_json::to_string_pretty(c).expect("json")));
+        println!(
+            "claims:\n{}",
+            indent(&serde_json::to_string_pretty(c).expect("json"))
+        );
         for name in ["iat", "nbf", "exp"] {
             if let Some(t) = c.get(name).and_then(Value::as_f64) {
                 println!("  {name}: {}", describe_time(t as i64, now));

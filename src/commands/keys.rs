@@ -13,14 +13,22 @@ use crate::token::keys::{JwkSet, KeyIndex, KeyIndexEntry, KeyMaterial, Secret};
 
 /// Writes `count` keys into the folder and prints their kids and fingerprints (never secrets).
 pub fn generate(args: KeysGenerateArgs) -> Result<i32, Failure> {
-    let alg = alg::parse(&args.alg).map_err(|e| anyhow::anyhow!("--alg: {e}")).or_bad_input()?;
+    let alg = alg::parse(&args.alg)
+        .map_err(|e| anyhow::anyhow!("--alg: {e}"))
+        .or_bad_input()?;
     if let Some(bits) = args.rsa_bits {
         if alg::family(alg) != Family::Rsa {
-            return Err(anyhow::anyhow!("--rsa-bits applies to RS* and PS* keys, not {}", args.alg)).or_bad_input();
+            return Err(anyhow::anyhow!(
+                "--rsa-bits applies to RS* and PS* keys, not {}",
+                args.alg
+            ))
+            .or_bad_input();
         }
         if ![2048, 3072, 4096, 8192].contains(&bits) {
-            return Err(anyhow::anyhow!("--rsa-bits: {bits} is not supported; use 2048, 3072, 4096 or 8192"))
-                .or_bad_input();
+            return Err(anyhow::anyhow!(
+                "--rsa-bits: {bits} is not supported; use 2048, 3072, 4096 or 8192"
+            ))
+            .or_bad_input();
         }
     }
     let dir = &args.out;
@@ -31,16 +39,28 @@ pub fn generate(args: KeysGenerateArgs) -> Result<i32, Failure> {
         ))
         .or_bad_input();
     }
-    fs::create_dir_all(dir).with_context(|| format!("creating '{}'", dir.display())).or_cannot_proceed()?;
+    fs::create_dir_all(dir)
+        .with_context(|| format!("creating '{}'", dir.display()))
+        .or_cannot_proceed()?;
     let keys: Vec<KeyMaterial> = (0..args.count)
         .map(|_| KeyMaterial::generate(alg, args.rsa_bits))
         .collect::<Result<_, _>>()
         .or_cannot_proceed()?;
     let entries = write_key_set(dir, &keys).or_cannot_proceed()?;
     for e in &entries {
-        println!("{}  {}  fingerprint {}  {}", e.kid, e.alg, e.fingerprint, dir.join(&e.private).display());
+        println!(
+            "{}  {}  fingerprint {}  {}",
+            e.kid,
+            e.alg,
+            e.fingerprint,
+            dir.join(&e.private).display()
+        );
     }
-    println!("wrote {} key(s), keys.json and jwks.json to {}", entries.len(), dir.display());
+    println!(
+        "wrote {} key(s), keys.json and jwks.json to {}",
+        entries.len(),
+        dir.display()
+    );
     Ok(exit::OK)
 }
 
@@ -81,9 +101,14 @@ pub fn write_key_set(dir: &Path, keys: &[KeyMaterial]) -> anyhow::Result<Vec<Key
     }
     fs::write(dir.join("jwks.json"), serde_json::to_vec_pretty(&public)?).context("writing jwks.json")?;
     if !private_oct.keys.is_empty() {
-        write_private(&dir.join("jwks.private.json"), &serde_json::to_vec_pretty(&private_oct)?)?;
+        write_private(
+            &dir.join("jwks.private.json"),
+            &serde_json::to_vec_pretty(&private_oct)?,
+        )?;
     }
-    let index = KeyIndex { keys: entries.clone() };
+    let index = KeyIndex {
+        keys: entries.clone(),
+    };
     fs::write(dir.join("keys.json"), serde_json::to_vec_pretty(&index)?).context("writing keys.json")?;
     Ok(entries)
 }
@@ -97,12 +122,15 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let mut f = opts.open(path).with_context(|| format!("creating '{}'", path.display()))?;
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("creating '{}'", path.display()))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         f.set_permissions(fs::Permissions::from_mode(0o600))?;
     }
-    f.write_all(bytes).with_context(|| format!("writing '{}'", path.display()))?;
+    f.write_all(bytes)
+        .with_context(|| format!("writing '{}'", path.display()))?;
     Ok(())
 }

@@ -45,7 +45,11 @@ pub fn run(args: MintArgs) -> Result<i32, Failure> {
     let mut file = if to_stdout {
         None
     } else {
-        Some(AtomicFile::create(&args.out).with_context(|| format!("cannot write '{}'", args.out.display())).or_bad_input()?)
+        Some(
+            AtomicFile::create(&args.out)
+                .with_context(|| format!("cannot write '{}'", args.out.display()))
+                .or_bad_input()?,
+        )
     };
     if let Some(dir) = &keys_out
         && generated
@@ -86,21 +90,41 @@ pub fn run(args: MintArgs) -> Result<i32, Failure> {
         match result {
             Ok(o) => o,
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(exit::OK),
-            Err(e) => return Err(anyhow::Error::new(e).context(format!("writing '{}'", args.out.display()))).or_cannot_proceed(),
+            Err(e) => {
+                return Err(anyhow::Error::new(e).context(format!("writing '{}'", args.out.display())))
+                    .or_cannot_proceed();
+            }
         }
     };
     if let Some(f) = file {
-        f.commit().with_context(|| format!("writing '{}'", args.out.display())).or_cannot_proceed()?;
+        f.commit()
+            .with_context(|| format!("writing '{}'", args.out.display()))
+            .or_cannot_proceed()?;
         let manifest = manifest(&minter, &outcome);
         let path = batch::manifest_path(&args.out);
-        std::fs::write(&path, serde_json::to_vec_pretty(&manifest).expect("manifest serializes"))
-            .with_context(|| format!("writing '{}'", path.display()))
-            .or_cannot_proceed()?;
+        std::fs::write(
+            &path,
+            serde_json::to_vec_pretty(&manifest).expect("manifest serializes"),
+        )
+        .with_context(|| format!("writing '{}'", path.display()))
+        .or_cannot_proceed()?;
     }
     if !args.quiet {
-        eprintln!("{}", summary(&outcome, &args.out, alg::name(alg), keys_out.as_deref().filter(|_| generated)));
+        eprintln!(
+            "{}",
+            summary(
+                &outcome,
+                &args.out,
+                alg::name(alg),
+                keys_out.as_deref().filter(|_| generated)
+            )
+        );
     }
-    Ok(if outcome.interrupted { exit::INTERRUPTED } else { exit::OK })
+    Ok(if outcome.interrupted {
+        exit::INTERRUPTED
+    } else {
+        exit::OK
+    })
 }
 
 fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
@@ -122,7 +146,11 @@ fn apply_token_args(s: &mut Settings, a: &MintArgs) -> Result<(), Failure> {
         t.seed = seed;
     }
     if let Some(now) = &a.now {
-        t.now = Some(resolve::parse_now(now).map_err(|e| anyhow::anyhow!("--now: {e}")).or_bad_input()?);
+        t.now = Some(
+            resolve::parse_now(now)
+                .map_err(|e| anyhow::anyhow!("--now: {e}"))
+                .or_bad_input()?,
+        );
     }
     if let Some(ttl) = a.ttl {
         if ttl == 0 {
@@ -131,7 +159,11 @@ fn apply_token_args(s: &mut Settings, a: &MintArgs) -> Result<(), Failure> {
         t.ttl = ttl;
     }
     if let Some(nbf) = &a.nbf {
-        t.nbf_offset = Some(resolve::parse_offset(nbf).map_err(|e| anyhow::anyhow!("--nbf: {e}")).or_bad_input()?);
+        t.nbf_offset = Some(
+            resolve::parse_offset(nbf)
+                .map_err(|e| anyhow::anyhow!("--nbf: {e}"))
+                .or_bad_input()?,
+        );
     }
     if a.no_iat {
         t.iat = false;
@@ -161,7 +193,9 @@ fn apply_token_args(s: &mut Settings, a: &MintArgs) -> Result<(), Failure> {
                 .or_bad_input()?;
             pairs.push((name.trim(), w));
         }
-        t.mix = resolve::parse_mix_pairs(pairs).map_err(|e| anyhow::anyhow!("--mix: {e}")).or_bad_input()?;
+        t.mix = resolve::parse_mix_pairs(pairs)
+            .map_err(|e| anyhow::anyhow!("--mix: {e}"))
+            .or_bad_input()?;
     }
     if let Some(size) = a.size {
         t.size = Some(size);
@@ -170,7 +204,11 @@ fn apply_token_args(s: &mut Settings, a: &MintArgs) -> Result<(), Failure> {
 }
 
 /// Builds the mint configuration; every key must be able to sign.
-pub fn mint_config(s: &Settings, alg: jsonwebtoken::Algorithm, keys: Vec<KeyMaterial>) -> Result<MintConfig, Failure> {
+pub fn mint_config(
+    s: &Settings,
+    alg: jsonwebtoken::Algorithm,
+    keys: Vec<KeyMaterial>,
+) -> Result<MintConfig, Failure> {
     if let Some(k) = keys.iter().find(|k| !k.can_sign()) {
         return Err(anyhow::anyhow!(
             "key '{}' is public only; minting needs a private key or an HMAC secret",
@@ -179,9 +217,13 @@ pub fn mint_config(s: &Settings, alg: jsonwebtoken::Algorithm, keys: Vec<KeyMate
         .or_bad_input();
     }
     let t = &s.tokens;
-    let claims = ClaimTemplate::compile(t.claims.clone()).map_err(|e| anyhow::anyhow!("tokens.claims: {e}")).or_bad_input()?;
+    let claims = ClaimTemplate::compile(t.claims.clone())
+        .map_err(|e| anyhow::anyhow!("tokens.claims: {e}"))
+        .or_bad_input()?;
     let now = t.now.unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64)
     });
     Ok(MintConfig {
         alg,
@@ -211,7 +253,14 @@ fn manifest(minter: &Minter, o: &MintOutcome) -> Manifest {
         count: o.count,
         complete: !o.interrupted,
         alg: alg::name(c.alg).to_string(),
-        keys: c.keys.iter().map(|k| ManifestKey { kid: k.kid.clone(), fingerprint: k.fingerprint.clone() }).collect(),
+        keys: c
+            .keys
+            .iter()
+            .map(|k| ManifestKey {
+                kid: k.kid.clone(),
+                fingerprint: k.fingerprint.clone(),
+            })
+            .collect(),
         policy: serde_json::to_value(&c.policy).expect("policy serializes"),
         ttl_s: c.ttl,
         nbf_offset_s: c.nbf_offset,
@@ -220,7 +269,11 @@ fn manifest(minter: &Minter, o: &MintOutcome) -> Manifest {
         size: c.size,
         claims: c.claims.source.clone(),
         mix: c.mix.iter().map(|(k, w)| (k.name().to_string(), *w)).collect(),
-        per_class: o.per_class.iter().map(|(k, n)| (k.name().to_string(), *n)).collect::<BTreeMap<_, _>>(),
+        per_class: o
+            .per_class
+            .iter()
+            .map(|(k, n)| (k.name().to_string(), *n))
+            .collect::<BTreeMap<_, _>>(),
         bytes: o.bytes,
         seconds: o.seconds,
         tokens_per_second: o.tokens_per_second(),

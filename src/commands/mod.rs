@@ -35,7 +35,11 @@ pub fn settings(scenario: Option<&Path>, keys: &KeyArgs, policy: &PolicyArgs) ->
 
 fn apply_key_args(s: &mut Settings, k: &KeyArgs) -> Result<(), Failure> {
     if let Some(a) = &k.alg {
-        s.keys.alg = Some(alg::parse(a).map_err(|e| anyhow::anyhow!("--alg: {e}")).or_bad_input()?);
+        s.keys.alg = Some(
+            alg::parse(a)
+                .map_err(|e| anyhow::anyhow!("--alg: {e}"))
+                .or_bad_input()?,
+        );
     }
     let mut sources: Vec<(&str, KeySource)> = Vec::new();
     if k.generate_keys {
@@ -64,7 +68,11 @@ fn apply_key_args(s: &mut Settings, k: &KeyArgs) -> Result<(), Failure> {
     }
     if sources.len() > 1 {
         let names: Vec<&str> = sources.iter().map(|s| s.0).collect();
-        return Err(anyhow::anyhow!("choose one key source, not {}", names.join(" and "))).or_bad_input();
+        return Err(anyhow::anyhow!(
+            "choose one key source, not {}",
+            names.join(" and ")
+        ))
+        .or_bad_input();
     }
     if let Some((_, src)) = sources.pop() {
         s.keys.source = src;
@@ -86,7 +94,11 @@ fn apply_policy_args(s: &mut Settings, p: &PolicyArgs) -> Result<(), Failure> {
     let v = &mut s.verifier;
     if let Some(algs) = &p.algorithms {
         let parsed: Result<Vec<_>, _> = algs.iter().map(|a| alg::parse(a)).collect();
-        v.algorithms = Some(parsed.map_err(|e| anyhow::anyhow!("--algorithms: {e}")).or_bad_input()?);
+        v.algorithms = Some(
+            parsed
+                .map_err(|e| anyhow::anyhow!("--algorithms: {e}"))
+                .or_bad_input()?,
+        );
     }
     if p.audience.is_some() {
         v.audience = p.audience.clone();
@@ -103,8 +115,10 @@ fn apply_policy_args(s: &mut Settings, p: &PolicyArgs) -> Result<(), Failure> {
     if let Some(rc) = &p.required_claims {
         for c in rc {
             if !["exp", "nbf", "iss", "aud", "sub"].contains(&c.as_str()) {
-                return Err(anyhow::anyhow!("--required-claims: unknown claim '{c}'; expected exp, nbf, iss, aud or sub"))
-                    .or_bad_input();
+                return Err(anyhow::anyhow!(
+                    "--required-claims: unknown claim '{c}'; expected exp, nbf, iss, aud or sub"
+                ))
+                .or_bad_input();
             }
         }
         v.required_claims = Some(rc.clone());

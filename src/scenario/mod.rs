@@ -119,13 +119,20 @@ impl Loaded {
     /// Parses scenario text; `path` names it in errors and anchors relative key paths.
     pub fn parse(path: &Path, text: String) -> Result<Self, ScenarioError> {
         match toml::from_str::<Scenario>(&text) {
-            Ok(scenario) => Ok(Loaded { path: path.to_path_buf(), text, scenario }),
+            Ok(scenario) => Ok(Loaded {
+                path: path.to_path_buf(),
+                text,
+                scenario,
+            }),
             Err(e) => {
                 let location = match e.span() {
                     Some(span) => location(path, &text, span.start),
                     None => path.display().to_string(),
                 };
-                Err(ScenarioError { location, message: e.message().to_string() })
+                Err(ScenarioError {
+                    location,
+                    message: e.message().to_string(),
+                })
             }
         }
     }
@@ -137,7 +144,10 @@ impl Loaded {
 
     /// An error at a spanned value, naming its key.
     pub fn error<T>(&self, value: &Spanned<T>, key: &str, message: impl std::fmt::Display) -> ScenarioError {
-        ScenarioError { location: self.at(value.span().start), message: format!("{key}: {message}") }
+        ScenarioError {
+            location: self.at(value.span().start),
+            message: format!("{key}: {message}"),
+        }
     }
 
     /// Resolves a path written in the scenario relative to the scenario's folder.

@@ -42,7 +42,13 @@ pub struct KeySettings {
 
 impl Default for KeySettings {
     fn default() -> Self {
-        KeySettings { alg: None, source: KeySource::Generate, kid: None, count: 1, rsa_bits: None }
+        KeySettings {
+            alg: None,
+            source: KeySource::Generate,
+            kid: None,
+            count: 1,
+            rsa_bits: None,
+        }
     }
 }
 
@@ -114,12 +120,16 @@ pub struct Settings {
 }
 
 /// Parses a mix given as `class=weight` pairs.
-pub fn parse_mix_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, f64)>) -> Result<Vec<(TokenClass, f64)>, String> {
+pub fn parse_mix_pairs<'a>(
+    pairs: impl IntoIterator<Item = (&'a str, f64)>,
+) -> Result<Vec<(TokenClass, f64)>, String> {
     let mut out: Vec<(TokenClass, f64)> = Vec::new();
     for (name, weight) in pairs {
         let class: TokenClass = name.parse()?;
         if !weight.is_finite() || weight < 0.0 {
-            return Err(format!("weight of {class} must be a non-negative number, got {weight}"));
+            return Err(format!(
+                "weight of {class} must be a non-negative number, got {weight}"
+            ));
         }
         out.retain(|(c, _)| *c != class);
         out.push((class, weight));
@@ -135,9 +145,11 @@ pub fn parse_now(text: &str) -> Result<i64, String> {
     if let Ok(n) = text.trim().parse::<i64>() {
         return Ok(n);
     }
-    let t = humantime::parse_rfc3339_weak(text.trim())
-        .map_err(|e| format!("invalid time '{text}' ({e}); expected Unix seconds or RFC 3339 like 2026-01-01T00:00:00Z"))?;
-    Ok(t.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64))
+    let t = humantime::parse_rfc3339_weak(text.trim()).map_err(|e| {
+        format!("invalid time '{text}' ({e}); expected Unix seconds or RFC 3339 like 2026-01-01T00:00:00Z")
+    })?;
+    Ok(t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64))
 }
 
 /// Parses a signed offset such as `-30s` or `5m`.
@@ -155,7 +167,10 @@ impl Settings {
     /// Reads a scenario's `[keys]`, `[verifier]` and `[tokens]` into typed settings.
     pub fn from_scenario(l: &Loaded) -> Result<Self, ScenarioError> {
         let sc = &l.scenario;
-        let mut s = Settings { name: sc.name.clone(), ..Settings::default() };
+        let mut s = Settings {
+            name: sc.name.clone(),
+            ..Settings::default()
+        };
 
         // [keys]
         let k = &sc.keys;
@@ -186,7 +201,10 @@ impl Settings {
                 sources.push((key, src, Some(v.span().start)));
             }
         }
-        for (value, key) in [(&k.secret_env, "secret_env"), (&k.private_key_env, "private_key_env")] {
+        for (value, key) in [
+            (&k.secret_env, "secret_env"),
+            (&k.private_key_env, "private_key_env"),
+        ] {
             if let Some(v) = value {
                 let src = if key == "secret_env" {
                     KeySource::SecretEnv(v.get_ref().clone())
@@ -198,7 +216,9 @@ impl Settings {
         }
         if sources.len() > 1 {
             let names: Vec<&str> = sources.iter().map(|s| s.0).collect();
-            let at = sources[1].2.map_or_else(|| l.path.display().to_string(), |o| l.at(o));
+            let at = sources[1]
+                .2
+                .map_or_else(|| l.path.display().to_string(), |o| l.at(o));
             return Err(ScenarioError {
                 location: at,
                 message: format!("keys: choose one key source, not {}", names.join(" and ")),
@@ -224,7 +244,8 @@ impl Settings {
         // [verifier]
         let v = &sc.verifier;
         if let Some(algs) = &v.algorithms {
-            let parsed: Result<Vec<Algorithm>, String> = algs.get_ref().iter().map(|a| alg::parse(a)).collect();
+            let parsed: Result<Vec<Algorithm>, String> =
+                algs.get_ref().iter().map(|a| alg::parse(a)).collect();
             let parsed = parsed.map_err(|e| l.error(algs, "verifier.algorithms", e))?;
             if parsed.is_empty() {
                 return Err(l.error(algs, "verifier.algorithms", "allow at least one algorithm"));
@@ -234,14 +255,21 @@ impl Settings {
         s.verifier.audience = v.audience.clone();
         s.verifier.issuer = v.issuer.clone();
         if let Some(le) = &v.leeway {
-            s.verifier.leeway =
-                Some(units::parse_duration(le.get_ref()).map_err(|e| l.error(le, "verifier.leeway", e))?.as_secs());
+            s.verifier.leeway = Some(
+                units::parse_duration(le.get_ref())
+                    .map_err(|e| l.error(le, "verifier.leeway", e))?
+                    .as_secs(),
+            );
         }
         s.verifier.check_nbf = v.check_nbf;
         if let Some(rc) = &v.required_claims {
             for c in rc.get_ref() {
                 if !["exp", "nbf", "iss", "aud", "sub"].contains(&c.as_str()) {
-                    return Err(l.error(rc, "verifier.required_claims", format!("unknown claim '{c}'; expected exp, nbf, iss, aud or sub")));
+                    return Err(l.error(
+                        rc,
+                        "verifier.required_claims",
+                        format!("unknown claim '{c}'; expected exp, nbf, iss, aud or sub"),
+                    ));
                 }
             }
             s.verifier.required_claims = Some(rc.get_ref().clone());
@@ -249,7 +277,11 @@ impl Settings {
         if let Some(m) = &v.max_token_size {
             let n = *m.get_ref();
             if n < 0 {
-                return Err(l.error(m, "verifier.max_token_size", "must be a positive number of bytes, or 0 for no limit"));
+                return Err(l.error(
+                    m,
+                    "verifier.max_token_size",
+                    "must be a positive number of bytes, or 0 for no limit",
+                ));
             }
             s.verifier.max_token_size = Some(if n == 0 { None } else { Some(n as usize) });
         }
@@ -285,7 +317,8 @@ impl Settings {
             s.tokens.ttl = d.as_secs();
         }
         if let Some(nbf) = &t.nbf {
-            s.tokens.nbf_offset = Some(parse_offset(nbf.get_ref()).map_err(|e| l.error(nbf, "tokens.nbf", e))?);
+            s.tokens.nbf_offset =
+                Some(parse_offset(nbf.get_ref()).map_err(|e| l.error(nbf, "tokens.nbf", e))?);
         }
         if let Some(iat) = t.iat {
             s.tokens.iat = iat;
@@ -300,8 +333,10 @@ impl Settings {
             s.tokens.size = Some(*size.get_ref() as usize);
         }
         if let Some(claims) = &t.claims {
-            let json = serde_json::to_value(claims.get_ref()).map_err(|e| l.error(claims, "tokens.claims", e))?;
-            s.tokens.claims = serde_json::from_value(json).map_err(|e| l.error(claims, "tokens.claims", e))?;
+            let json =
+                serde_json::to_value(claims.get_ref()).map_err(|e| l.error(claims, "tokens.claims", e))?;
+            s.tokens.claims =
+                serde_json::from_value(json).map_err(|e| l.error(claims, "tokens.claims", e))?;
             crate::token::claims::ClaimTemplate::compile(s.tokens.claims.clone())
                 .map_err(|e| l.error(claims, "tokens.claims", e))?;
         }
@@ -311,7 +346,13 @@ impl Settings {
                 let weight = match w {
                     toml::Value::Integer(i) => *i as f64,
                     toml::Value::Float(f) => *f,
-                    _ => return Err(l.error(mix, "tokens.mix", format!("weight of '{name}' must be a number"))),
+                    _ => {
+                        return Err(l.error(
+                            mix,
+                            "tokens.mix",
+                            format!("weight of '{name}' must be a number"),
+                        ));
+                    }
                 };
                 pairs.push((name.as_str(), weight));
             }
@@ -374,13 +415,28 @@ impl Settings {
                 .collect::<Result<Vec<_>, _>>()?,
             KeySource::SecretFile(p) => {
                 let secret = keys::read_secret_file(p)?;
-                vec![KeyMaterial::from_secret(alg, kid, secret, &format!("'{}'", p.display()))?]
+                vec![KeyMaterial::from_secret(
+                    alg,
+                    kid,
+                    secret,
+                    &format!("'{}'", p.display()),
+                )?]
             }
             KeySource::SecretEnv(var) => {
-                vec![KeyMaterial::from_secret(alg, kid, keys::read_env(var)?, &format!("environment variable {var}"))?]
+                vec![KeyMaterial::from_secret(
+                    alg,
+                    kid,
+                    keys::read_env(var)?,
+                    &format!("environment variable {var}"),
+                )?]
             }
             KeySource::PrivateKeyFile(p) => {
-                vec![KeyMaterial::from_private_pem(alg, kid, &keys::read_file(p)?, &format!("'{}'", p.display()))?]
+                vec![KeyMaterial::from_private_pem(
+                    alg,
+                    kid,
+                    &keys::read_file(p)?,
+                    &format!("'{}'", p.display()),
+                )?]
             }
             KeySource::PrivateKeyEnv(var) => vec![KeyMaterial::from_private_pem(
                 alg,
@@ -389,7 +445,12 @@ impl Settings {
                 &format!("environment variable {var}"),
             )?],
             KeySource::PublicKeyFile(p) => {
-                vec![KeyMaterial::from_public_pem(alg, kid, &keys::read_file(p)?, &format!("'{}'", p.display()))?]
+                vec![KeyMaterial::from_public_pem(
+                    alg,
+                    kid,
+                    &keys::read_file(p)?,
+                    &format!("'{}'", p.display()),
+                )?]
             }
             KeySource::Jwks(p) => keys::load_jwks(p, alg, kid.as_deref())?,
             KeySource::Dir(_) => unreachable!("handled above"),
@@ -420,14 +481,21 @@ mod tests {
         assert_eq!(s.tokens.ttl, 300);
         assert_eq!(s.tokens.nbf_offset, Some(-10));
         assert_eq!(s.policy(Algorithm::RS256).leeway, 30);
-        assert_eq!(s.tokens.mix, vec![(TokenClass::Expired, 1.5), (TokenClass::Valid, 3.0)]);
+        assert_eq!(
+            s.tokens.mix,
+            vec![(TokenClass::Expired, 1.5), (TokenClass::Valid, 3.0)]
+        );
     }
 
     #[test]
     fn value_errors_point_at_the_value() {
         let e = settings("[keys]\nalg = \"HS999\"\n").unwrap_err();
         assert_eq!(e.location, "t.toml:2:7");
-        assert!(e.message.starts_with("keys.alg: unknown algorithm 'HS999'"), "{}", e.message);
+        assert!(
+            e.message.starts_with("keys.alg: unknown algorithm 'HS999'"),
+            "{}",
+            e.message
+        );
         let e = settings("[tokens]\n\nttl = \"soon\"\n").unwrap_err();
         assert_eq!(e.location, "t.toml:3:7");
         let e = settings("[tokens]\nmix = { valid = 0 }\n").unwrap_err();

@@ -2,8 +2,8 @@
 //!
 //! ```text
 //! #jwtstorm-batch v1
-//! valid	accept@..1764346561	eyJhbGciOi...
-//! expired	reject	eyJhbGciOi...
+//! valid<TAB>accept@..1764346561<TAB>eyJhbGciOi...
+//! expired<TAB>reject<TAB>eyJhbGciOi...
 //! ```
 //! Lines starting with `#` are comments. Each other line holds three tab-separated columns: the
 //! token class, the expected answer (`reject`, `accept`, or `accept@FROM..UNTIL`: accepted when
@@ -43,7 +43,11 @@ pub struct BatchEntry {
 #[derive(Debug, thiserror::Error)]
 pub enum BatchError {
     #[error("{path}:{line}: {message}")]
-    Line { path: String, line: u64, message: String },
+    Line {
+        path: String,
+        line: u64,
+        message: String,
+    },
     #[error("reading '{path}': {err}")]
     Io { path: String, err: std::io::Error },
 }
@@ -54,7 +58,11 @@ pub fn parse_line(line: &str) -> Result<BatchEntry, String> {
     let (Some(class), Some(expect), Some(token)) = (cols.next(), cols.next(), cols.next()) else {
         return Err("expected three tab-separated columns: class, expect, token".into());
     };
-    Ok(BatchEntry { class: class.parse()?, expect: expect.parse()?, token: token.to_string() })
+    Ok(BatchEntry {
+        class: class.parse()?,
+        expect: expect.parse()?,
+        token: token.to_string(),
+    })
 }
 
 /// Streams the entries of a batch file without loading it whole.
@@ -68,9 +76,15 @@ pub struct BatchReader<R> {
 impl BatchReader<BufReader<File>> {
     /// Opens a batch file and checks its first line.
     pub fn open(path: &Path) -> Result<Self, BatchError> {
-        let io = |err| BatchError::Io { path: path.display().to_string(), err };
+        let io = |err| BatchError::Io {
+            path: path.display().to_string(),
+            err,
+        };
         let file = File::open(path).map_err(io)?;
-        Self::new(BufReader::with_capacity(1 << 20, file), path.display().to_string())
+        Self::new(
+            BufReader::with_capacity(1 << 20, file),
+            path.display().to_string(),
+        )
     }
 }
 
@@ -78,7 +92,10 @@ impl<R: BufRead> BatchReader<R> {
     /// Wraps a reader; `path` names it in errors.
     pub fn new(mut reader: R, path: String) -> Result<Self, BatchError> {
         let mut first = String::new();
-        reader.read_line(&mut first).map_err(|err| BatchError::Io { path: path.clone(), err })?;
+        reader.read_line(&mut first).map_err(|err| BatchError::Io {
+            path: path.clone(),
+            err,
+        })?;
         if first.trim_end() != MAGIC {
             return Err(BatchError::Line {
                 path,
@@ -86,7 +103,12 @@ impl<R: BufRead> BatchReader<R> {
                 message: format!("not a jwtstorm batch file (the first line must be '{MAGIC}')"),
             });
         }
-        Ok(BatchReader { reader, path, line_no: 1, buf: String::new() })
+        Ok(BatchReader {
+            reader,
+            path,
+            line_no: 1,
+            buf: String::new(),
+        })
     }
 }
 
@@ -99,7 +121,12 @@ impl<R: BufRead> Iterator for BatchReader<R> {
             match self.reader.read_line(&mut self.buf) {
                 Ok(0) => return None,
                 Ok(_) => {}
-                Err(err) => return Some(Err(BatchError::Io { path: self.path.clone(), err })),
+                Err(err) => {
+                    return Some(Err(BatchError::Io {
+                        path: self.path.clone(),
+                        err,
+                    }));
+                }
             }
             self.line_no += 1;
             let line = self.buf.trim_end_matches(['\n', '\r']);
@@ -129,7 +156,11 @@ pub struct MintOutcome {
 impl MintOutcome {
     /// Tokens minted per second of wall time.
     pub fn tokens_per_second(&self) -> f64 {
-        if self.seconds > 0.0 { self.count as f64 / self.seconds } else { 0.0 }
+        if self.seconds > 0.0 {
+            self.count as f64 / self.seconds
+        } else {
+            0.0
+        }
     }
 }
 
@@ -213,7 +244,11 @@ impl AtomicFile {
         name.push(".partial");
         let tmp = path.with_file_name(name);
         let file = File::create(&tmp)?;
-        Ok(AtomicFile { path: path.to_path_buf(), tmp, writer: Some(BufWriter::with_capacity(1 << 20, file)) })
+        Ok(AtomicFile {
+            path: path.to_path_buf(),
+            tmp,
+            writer: Some(BufWriter::with_capacity(1 << 20, file)),
+        })
     }
 
     /// The writer for the content.

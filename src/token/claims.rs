@@ -114,18 +114,28 @@ fn compile_value(key: &str, value: &Value) -> Result<Part, String> {
             if items.is_empty() {
                 return Err(format!("claim '{key}': one_of needs at least one value"));
             }
-            Ok(Part::OneOf(items.iter().map(|v| serde_json::to_vec(v).expect("json")).collect()))
+            Ok(Part::OneOf(
+                items
+                    .iter()
+                    .map(|v| serde_json::to_vec(v).expect("json"))
+                    .collect(),
+            ))
         }
         Value::Object(map) if map.len() == 1 && map.contains_key("range") => {
             let bounds = map.get("range").and_then(Value::as_array);
-            match bounds.map(|b| b.iter().map(Value::as_i64).collect::<Vec<_>>()).as_deref() {
+            match bounds
+                .map(|b| b.iter().map(Value::as_i64).collect::<Vec<_>>())
+                .as_deref()
+            {
                 Some([Some(lo), Some(hi)]) if lo <= hi => Ok(Part::Range(*lo, *hi)),
                 _ => Err(format!(
                     "claim '{key}': range takes two integers [lo, hi] with lo <= hi"
                 )),
             }
         }
-        other => Ok(Part::Static(serde_json::to_vec(other).map_err(|e| e.to_string())?)),
+        other => Ok(Part::Static(
+            serde_json::to_vec(other).map_err(|e| e.to_string())?,
+        )),
     }
 }
 

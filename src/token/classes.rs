@@ -87,10 +87,14 @@ impl fmt::Display for TokenClass {
 impl FromStr for TokenClass {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        TokenClass::ALL.iter().copied().find(|c| c.name() == s).ok_or_else(|| {
-            let names: Vec<&str> = TokenClass::ALL.iter().map(|c| c.name()).collect();
-            format!("unknown token class '{s}'; expected one of {}", names.join(", "))
-        })
+        TokenClass::ALL
+            .iter()
+            .copied()
+            .find(|c| c.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = TokenClass::ALL.iter().map(|c| c.name()).collect();
+                format!("unknown token class '{s}'; expected one of {}", names.join(", "))
+            })
     }
 }
 
@@ -167,7 +171,10 @@ impl fmt::Display for Expect {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Expect::Reject => f.write_str("reject"),
-            Expect::AcceptWithin { from: None, until: None } => f.write_str("accept"),
+            Expect::AcceptWithin {
+                from: None,
+                until: None,
+            } => f.write_str("accept"),
             Expect::AcceptWithin { from, until } => {
                 f.write_str("accept@")?;
                 if let Some(v) = from {
@@ -189,14 +196,24 @@ impl FromStr for Expect {
         let bad = || format!("invalid expectation '{s}'; expected reject, accept or accept@FROM..UNTIL");
         match s {
             "reject" => Ok(Expect::Reject),
-            "accept" => Ok(Expect::AcceptWithin { from: None, until: None }),
+            "accept" => Ok(Expect::AcceptWithin {
+                from: None,
+                until: None,
+            }),
             _ => {
                 let window = s.strip_prefix("accept@").ok_or_else(bad)?;
                 let (a, b) = window.split_once("..").ok_or_else(bad)?;
                 let num = |t: &str| -> Result<Option<i64>, String> {
-                    if t.is_empty() { Ok(None) } else { t.parse().map(Some).map_err(|_| bad()) }
+                    if t.is_empty() {
+                        Ok(None)
+                    } else {
+                        t.parse().map(Some).map_err(|_| bad())
+                    }
                 };
-                Ok(Expect::AcceptWithin { from: num(a)?, until: num(b)? })
+                Ok(Expect::AcceptWithin {
+                    from: num(a)?,
+                    until: num(b)?,
+                })
             }
         }
     }
@@ -220,13 +237,25 @@ mod tests {
     fn expectations_round_trip_and_apply() {
         for e in [
             Expect::Reject,
-            Expect::AcceptWithin { from: None, until: None },
-            Expect::AcceptWithin { from: None, until: Some(100) },
-            Expect::AcceptWithin { from: Some(50), until: Some(100) },
+            Expect::AcceptWithin {
+                from: None,
+                until: None,
+            },
+            Expect::AcceptWithin {
+                from: None,
+                until: Some(100),
+            },
+            Expect::AcceptWithin {
+                from: Some(50),
+                until: Some(100),
+            },
         ] {
             assert_eq!(e.to_string().parse::<Expect>().unwrap(), e);
         }
-        let w = Expect::AcceptWithin { from: Some(50), until: Some(100) };
+        let w = Expect::AcceptWithin {
+            from: Some(50),
+            until: Some(100),
+        };
         assert!(!w.accepts_at(49) && w.accepts_at(50) && w.accepts_at(99) && !w.accepts_at(100));
         assert!(!Expect::Reject.accepts_at(0));
         assert!("accept@x..".parse::<Expect>().is_err());

@@ -27,12 +27,18 @@ pub enum KeyError {
     #[error("{source_name}: {message}")]
     Invalid { source_name: String, message: String },
     #[error("reading {source_name}: {err}")]
-    Io { source_name: String, err: std::io::Error },
+    Io {
+        source_name: String,
+        err: std::io::Error,
+    },
 }
 
 impl KeyError {
     fn invalid(source_name: impl Into<String>, message: impl Into<String>) -> Self {
-        KeyError::Invalid { source_name: source_name.into(), message: message.into() }
+        KeyError::Invalid {
+            source_name: source_name.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -92,6 +98,19 @@ pub struct Jwk {
     pub y: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub k: Option<String>,
+    /// Private members (RSA d, p, q, dp, dq, qi; EC and OKP d): read, never published.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub d: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub q: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dp: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dq: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qi: Option<String>,
 }
 
 /// A JWK Set (`{"keys": [...]}`).
@@ -120,7 +139,16 @@ impl Jwk {
 
     /// The same JWK with no secret member, for publishing.
     pub fn public(&self) -> Jwk {
-        Jwk { k: None, ..self.clone() }
+        Jwk {
+            k: None,
+            d: None,
+            p: None,
+            q: None,
+            dp: None,
+            dq: None,
+            qi: None,
+            ..self.clone()
+        }
     }
 }
 
@@ -130,7 +158,11 @@ fn b64(bytes: &[u8]) -> Option<String> {
 
 /// A short kid derived from the algorithm and fingerprint, stable for the same key.
 pub fn derive_kid(alg: Algorithm, fingerprint: &str) -> String {
-    format!("{}-{}", alg::name(alg).to_ascii_lowercase(), &fingerprint[..12.min(fingerprint.len())])
+    format!(
+        "{}-{}",
+        alg::name(alg).to_ascii_lowercase(),
+        &fingerprint[..12.min(fingerprint.len())]
+    )
 }
 
 impl KeyMaterial {
@@ -144,19 +176,32 @@ impl KeyMaterial {
         if alg::family(alg) != Family::Hmac {
             return Err(KeyError::invalid(
                 source_name,
-                format!("a shared secret cannot sign {}; it needs a private key", alg::name(alg)),
+                format!(
+                    "a shared secret cannot sign {}; it needs a private key",
+                    alg::name(alg)
+                ),
             ));
         }
         if secret.is_empty() {
             return Err(KeyError::invalid(source_name, "the HMAC secret is empty"));
         }
-        let mut jwk = Jwk { kty: "oct".into(), k: b64(&secret), ..Jwk::default() };
+        let mut jwk = Jwk {
+            kty: "oct".into(),
+            k: b64(&secret),
+            ..Jwk::default()
+        };
         let fingerprint = jwk.thumbprint();
         let kid = kid.unwrap_or_else(|| derive_kid(alg, &fingerprint));
         jwk.kid = Some(kid.clone());
         jwk.alg = Some(alg::name(alg).into());
         jwk.use_ = Some("sig".into());
-        Ok(KeyMaterial { alg, kid, secret: Secret::Hmac(secret), jwk, fingerprint })
+        Ok(KeyMaterial {
+            alg,
+            kid,
+            secret: Secret::Hmac(secret),
+            jwk,
+            fingerprint,
+        })
     }
 
     /// Makes a key pair from a private key as PKCS#8 DER.
@@ -170,7 +215,13 @@ impl KeyMaterial {
         let fingerprint = jwk.thumbprint();
         let kid = kid.unwrap_or_else(|| derive_kid(alg, &fingerprint));
         jwk.kid = Some(kid.clone());
-        Ok(KeyMaterial { alg, kid, secret: Secret::Pkcs8(pkcs8), jwk, fingerprint })
+        Ok(KeyMaterial {
+            alg,
+            kid,
+            secret: Secret::Pkcs8(pkcs8),
+            jwk,
+            fingerprint,
+        })
     }
 
     /// Loads a private key from PEM: PKCS#8 (`PRIVATE KEY`), PKCS#1 (`RSA PRIVATE KEY`) or SEC1
@@ -195,13 +246,12 @@ impl KeyMaterial {
             }
             "EC PRIVATE KEY" => {
                 let signing = ec_signing(alg).ok_or_else(|| mismatch(alg, "EC", source_name))?;
-                let pair = EcdsaKeyPair::from_private_key_der(signing, block.contents())
-                    .map_err(|e| {
-                        KeyError::invalid(
-                            source_name,
-                            format!("not a valid EC private key for {} ({e})", alg::name(alg)),
-                        )
-                    })?;
+                let pair = EcdsaKeyPair::from_private_key_der(signing, block.contents()).map_err(|e| {
+                    KeyError::invalid(
+                        source_name,
+                        format!("not a valid EC private key for {} ({e})", alg::name(alg)),
+                    )
+                })?;
                 pair.to_pkcs8v1()
                     .map_err(|_| KeyError::invalid(source_name, "cannot re-encode EC key"))?
                     .as_ref()
@@ -248,10 +298,9 @@ impl KeyMaterial {
         .map_err(|e| KeyError::invalid(source_name, format!("not a valid public key ({e})")))?;
         let jj = jsonwebtoken::jwk::Jwk::from_decoding_key(&decoding, Some(alg))
             .map_err(|e| KeyError::invalid(source_name, format!("not a valid public key ({e})")))?;
-        let value = serde_json::to_value(&jj)
-            .map_err(|e| KeyError::invalid(source_name, e.to_string()))?;
-        let jwk: Jwk = serde_json::from_value(value)
-            .map_err(|e| KeyError::invalid(source_name, e.to_string()))?;
+        let value = serde_json::to_value(&jj).map_err(|e| KeyError::invalid(source_name, e.to_string()))?;
+        let jwk: Jwk =
+            serde_json::from_value(value).map_err(|e| KeyError::invalid(source_name, e.to_string()))?;
         Self::from_jwk(alg, kid, &jwk, source_name)
     }
 
@@ -282,13 +331,19 @@ impl KeyMaterial {
         }
         let kid = kid.or_else(|| jwk.kid.clone());
         if want == "oct" {
-            let k = jwk.k.as_deref().ok_or_else(|| {
-                KeyError::invalid(source_name, "the oct JWK has no 'k' member")
-            })?;
+            let k = jwk
+                .k
+                .as_deref()
+                .ok_or_else(|| KeyError::invalid(source_name, "the oct JWK has no 'k' member"))?;
             let secret = B64
                 .decode(k.trim_end_matches('='))
                 .map_err(|e| KeyError::invalid(source_name, format!("'k' is not base64url ({e})")))?;
             return Self::from_secret(alg, kid, secret, source_name);
+        }
+        if jwk.d.is_some() {
+            let pkcs8 = private_jwk_to_pkcs8(alg, jwk)
+                .map_err(|e| KeyError::invalid(source_name, format!("unusable private JWK ({e})")))?;
+            return Self::from_pkcs8(alg, kid, pkcs8, source_name);
         }
         let mut public = jwk.public();
         public.alg = Some(alg::name(alg).into());
@@ -302,7 +357,13 @@ impl KeyMaterial {
         let fingerprint = public.thumbprint();
         let kid = kid.unwrap_or_else(|| derive_kid(alg, &fingerprint));
         public.kid = Some(kid.clone());
-        Ok(KeyMaterial { alg, kid, secret: Secret::None, jwk: public, fingerprint })
+        Ok(KeyMaterial {
+            alg,
+            kid,
+            secret: Secret::None,
+            jwk: public,
+            fingerprint,
+        })
     }
 
     /// Generates fresh key material: an HMAC secret of the hash size (as base64url text, so it
@@ -313,7 +374,9 @@ impl KeyMaterial {
         match alg::family(alg) {
             Family::Hmac => {
                 let mut raw = vec![0u8; alg::hash_len(alg)];
-                SystemRandom::new().fill(&mut raw).map_err(|_| fail("no randomness"))?;
+                SystemRandom::new()
+                    .fill(&mut raw)
+                    .map_err(|_| fail("no randomness"))?;
                 Self::from_secret(alg, None, B64.encode(raw).into_bytes(), &source)
             }
             Family::Rsa => {
@@ -330,8 +393,7 @@ impl KeyMaterial {
                     }
                 };
                 let pair = RsaKeyPair::generate(size).map_err(|_| fail("RSA"))?;
-                let der: aws_lc_rs::encoding::Pkcs8V1Der =
-                    pair.as_der().map_err(|_| fail("RSA encoding"))?;
+                let der: aws_lc_rs::encoding::Pkcs8V1Der = pair.as_der().map_err(|_| fail("RSA encoding"))?;
                 Self::from_pkcs8(alg, None, der.as_ref().to_vec(), &source)
             }
             Family::Ec => {
@@ -358,9 +420,17 @@ impl KeyMaterial {
 
     /// The public key as SubjectPublicKeyInfo PEM (asymmetric keys only).
     pub fn public_pem(&self) -> Option<String> {
-        let Secret::Pkcs8(der) = &self.secret else { return None };
+        let Secret::Pkcs8(der) = &self.secret else {
+            return None;
+        };
         let spki: Vec<u8> = match alg::family(self.alg) {
-            Family::Rsa => RsaKeyPair::from_pkcs8(der).ok()?.public_key().as_der().ok()?.as_ref().to_vec(),
+            Family::Rsa => RsaKeyPair::from_pkcs8(der)
+                .ok()?
+                .public_key()
+                .as_der()
+                .ok()?
+                .as_ref()
+                .to_vec(),
             Family::Ec => EcdsaKeyPair::from_pkcs8(ec_signing(self.alg)?, der)
                 .ok()?
                 .public_key()
@@ -368,7 +438,13 @@ impl KeyMaterial {
                 .ok()?
                 .as_ref()
                 .to_vec(),
-            Family::Ed => Ed25519KeyPair::from_pkcs8(der).ok()?.public_key().as_der().ok()?.as_ref().to_vec(),
+            Family::Ed => Ed25519KeyPair::from_pkcs8(der)
+                .ok()?
+                .public_key()
+                .as_der()
+                .ok()?
+                .as_ref()
+                .to_vec(),
             Family::Hmac => return None,
         };
         Some(pem::encode(&pem::Pem::new("PUBLIC KEY", spki)))
@@ -426,8 +502,8 @@ fn public_jwk_of_private(alg: Algorithm, pkcs8: &[u8], source_name: &str) -> Res
         }
         Family::Ec => {
             let signing = ec_signing(alg).ok_or_else(|| mismatch(alg, kind, source_name))?;
-            let pair = EcdsaKeyPair::from_pkcs8(signing, pkcs8)
-                .map_err(|_| mismatch(alg, kind, source_name))?;
+            let pair =
+                EcdsaKeyPair::from_pkcs8(signing, pkcs8).map_err(|_| mismatch(alg, kind, source_name))?;
             let point = pair.public_key().as_ref();
             let half = (point.len() - 1) / 2;
             Jwk {
@@ -491,7 +567,8 @@ pub fn verification_alg(alg: Algorithm) -> &'static dyn VerificationAlgorithm {
 pub fn verification_key_bytes(alg: Algorithm, jwk: &Jwk) -> Result<Vec<u8>, String> {
     let field = |name: &str, v: &Option<String>| -> Result<Vec<u8>, String> {
         let s = v.as_deref().ok_or_else(|| format!("missing '{name}'"))?;
-        B64.decode(s.trim_end_matches('=')).map_err(|e| format!("'{name}' is not base64url ({e})"))
+        B64.decode(s.trim_end_matches('='))
+            .map_err(|e| format!("'{name}' is not base64url ({e})"))
     };
     match alg::family(alg) {
         Family::Rsa => Ok(der_rsa_public_key(&field("n", &jwk.n)?, &field("e", &jwk.e)?)),
@@ -508,8 +585,55 @@ pub fn verification_key_bytes(alg: Algorithm, jwk: &Jwk) -> Result<Vec<u8>, Stri
     }
 }
 
+/// PKCS#8 DER for a private JWK (RSA with CRT members, EC or OKP with `d`).
+fn private_jwk_to_pkcs8(alg: Algorithm, jwk: &Jwk) -> Result<Vec<u8>, String> {
+    let field = |name: &str, v: &Option<String>| -> Result<Vec<u8>, String> {
+        let s = v.as_deref().ok_or_else(|| format!("missing '{name}'"))?;
+        B64.decode(s.trim_end_matches('='))
+            .map_err(|e| format!("'{name}' is not base64url ({e})"))
+    };
+    let d = field("d", &jwk.d)?;
+    match alg::family(alg) {
+        Family::Rsa => {
+            let ints = [
+                vec![0u8],
+                field("n", &jwk.n)?,
+                field("e", &jwk.e)?,
+                d,
+                field("p", &jwk.p)?,
+                field("q", &jwk.q)?,
+                field("dp", &jwk.dp)?,
+                field("dq", &jwk.dq)?,
+                field("qi", &jwk.qi)?,
+            ];
+            let refs: Vec<&[u8]> = ints.iter().map(|v| v.as_slice()).collect();
+            let pair = RsaKeyPair::from_der(&der_integer_sequence(&refs)).map_err(|e| e.to_string())?;
+            let der: aws_lc_rs::encoding::Pkcs8V1Der = pair.as_der().map_err(|e| e.to_string())?;
+            Ok(der.as_ref().to_vec())
+        }
+        Family::Ec => {
+            let public = verification_key_bytes(alg, jwk)?;
+            let signing = ec_signing(alg).ok_or("not an EC algorithm")?;
+            let pair = EcdsaKeyPair::from_private_key_and_public_key(signing, &d, &public)
+                .map_err(|e| e.to_string())?;
+            Ok(pair.to_pkcs8v1().map_err(|e| e.to_string())?.as_ref().to_vec())
+        }
+        Family::Ed => {
+            let pair = Ed25519KeyPair::from_seed_and_public_key(&d, &field("x", &jwk.x)?)
+                .map_err(|e| e.to_string())?;
+            Ok(pair.to_pkcs8v1().map_err(|e| e.to_string())?.as_ref().to_vec())
+        }
+        Family::Hmac => Err("oct keys have no 'd'".into()),
+    }
+}
+
 /// DER of PKCS#1 `RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }`.
 fn der_rsa_public_key(n: &[u8], e: &[u8]) -> Vec<u8> {
+    der_integer_sequence(&[n, e])
+}
+
+/// DER of a SEQUENCE of unsigned big-endian INTEGERs.
+fn der_integer_sequence(values: &[&[u8]]) -> Vec<u8> {
     fn len(out: &mut Vec<u8>, n: usize) {
         if n < 0x80 {
             out.push(n as u8);
@@ -521,7 +645,10 @@ fn der_rsa_public_key(n: &[u8], e: &[u8]) -> Vec<u8> {
     }
     fn integer(out: &mut Vec<u8>, v: &[u8]) {
         let v: &[u8] = {
-            let first = v.iter().position(|b| *b != 0).unwrap_or(v.len().saturating_sub(1));
+            let first = v
+                .iter()
+                .position(|b| *b != 0)
+                .unwrap_or(v.len().saturating_sub(1));
             &v[first..]
         };
         let pad = v.first().is_some_and(|b| b & 0x80 != 0);
@@ -532,9 +659,10 @@ fn der_rsa_public_key(n: &[u8], e: &[u8]) -> Vec<u8> {
         }
         out.extend_from_slice(v);
     }
-    let mut body = Vec::with_capacity(n.len() + e.len() + 16);
-    integer(&mut body, n);
-    integer(&mut body, e);
+    let mut body = Vec::with_capacity(values.iter().map(|v| v.len() + 5).sum());
+    for v in values {
+        integer(&mut body, v);
+    }
     let mut out = Vec::with_capacity(body.len() + 6);
     out.push(0x30);
     len(&mut out, body.len());
@@ -543,6 +671,7 @@ fn der_rsa_public_key(n: &[u8], e: &[u8]) -> Vec<u8> {
 }
 
 /// A key prepared once for fast repeated signing.
+#[allow(clippy::large_enum_variant)] // one per key, built once; inline keeps the hot path free of a pointer chase
 pub enum Signer {
     Hmac(hmac::Key),
     Rsa(RsaKeyPair, &'static dyn sig::RsaEncoding),
@@ -591,7 +720,10 @@ impl Signer {
                 let start = out.len();
                 out.resize(start + pair.public_modulus_len(), 0);
                 // Signing with a valid key into a buffer of the modulus size cannot fail.
-                if pair.sign(*enc, &SystemRandom::new(), msg, &mut out[start..]).is_err() {
+                if pair
+                    .sign(*enc, &SystemRandom::new(), msg, &mut out[start..])
+                    .is_err()
+                {
                     out.truncate(start);
                 }
             }
@@ -616,7 +748,10 @@ pub fn hmac_alg(alg: Algorithm) -> hmac::Algorithm {
 
 /// Reads a whole file with an error that names it.
 pub fn read_file(path: &Path) -> Result<Vec<u8>, KeyError> {
-    std::fs::read(path).map_err(|err| KeyError::Io { source_name: format!("'{}'", path.display()), err })
+    std::fs::read(path).map_err(|err| KeyError::Io {
+        source_name: format!("'{}'", path.display()),
+        err,
+    })
 }
 
 /// Reads an HMAC secret from a file, dropping one trailing newline.
@@ -643,8 +778,14 @@ pub fn read_env(var: &str) -> Result<Vec<u8>, KeyError> {
             trim_newline(&mut bytes);
             Ok(bytes)
         }
-        Some(_) => Err(KeyError::invalid(format!("environment variable {var}"), "it is empty")),
-        None => Err(KeyError::invalid(format!("environment variable {var}"), "it is not set")),
+        Some(_) => Err(KeyError::invalid(
+            format!("environment variable {var}"),
+            "it is empty",
+        )),
+        None => Err(KeyError::invalid(
+            format!("environment variable {var}"),
+            "it is not set",
+        )),
     }
 }
 
@@ -685,7 +826,12 @@ pub fn load_key_dir(dir: &Path, alg: Option<Algorithm>) -> Result<Vec<KeyMateria
         {
             return Err(KeyError::invalid(
                 &source,
-                format!("key '{}' is {}, but the algorithm is {}", entry.kid, entry.alg, alg::name(a)),
+                format!(
+                    "key '{}' is {}, but the algorithm is {}",
+                    entry.kid,
+                    entry.alg,
+                    alg::name(a)
+                ),
             ));
         }
         let path: PathBuf = dir.join(&entry.private);
@@ -738,7 +884,12 @@ mod tests {
 
     #[test]
     fn generated_keys_sign_and_fit() {
-        for alg in [Algorithm::HS256, Algorithm::ES256, Algorithm::ES384, Algorithm::EdDSA] {
+        for alg in [
+            Algorithm::HS256,
+            Algorithm::ES256,
+            Algorithm::ES384,
+            Algorithm::EdDSA,
+        ] {
             let k = KeyMaterial::generate(alg, None).unwrap();
             assert!(k.can_sign());
             let signer = Signer::new(&k).unwrap();
@@ -765,7 +916,10 @@ mod tests {
         let err = KeyMaterial::from_private_pem(Algorithm::RS256, None, pem.as_bytes(), "'k.pem'")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("'k.pem'") && err.contains("EC key") && err.contains("RS256"), "{err}");
+        assert!(
+            err.contains("'k.pem'") && err.contains("EC key") && err.contains("RS256"),
+            "{err}"
+        );
         let err = KeyMaterial::from_secret(Algorithm::HS256, None, vec![], "env X").unwrap_err();
         assert!(err.to_string().contains("empty"));
     }
@@ -782,6 +936,11 @@ mod tests {
     #[test]
     fn der_integer_padding() {
         let der = der_rsa_public_key(&[0x80, 1], &[1, 0, 1]);
-        assert_eq!(der, vec![0x30, 0x09, 0x02, 0x03, 0x00, 0x80, 0x01, 0x02, 0x03, 0x01, 0x00, 0x01]);
+        assert_eq!(
+            der,
+            vec![
+                0x30, 0x0a, 0x02, 0x03, 0x00, 0x80, 0x01, 0x02, 0x03, 0x01, 0x00, 0x01
+            ]
+        );
     }
 }

@@ -96,7 +96,9 @@ impl Minter {
         let mut total = 0.0;
         for (class, weight) in &cfg.mix {
             if !weight.is_finite() || *weight < 0.0 {
-                return Err(MintError::Mix(format!("weight of {class} must be a non-negative number, got {weight}")));
+                return Err(MintError::Mix(format!(
+                    "weight of {class} must be a non-negative number, got {weight}"
+                )));
             }
             if *weight == 0.0 {
                 continue;
@@ -108,13 +110,16 @@ impl Minter {
             cumulative.push((total, *class));
         }
         if cumulative.is_empty() {
-            return Err(MintError::Mix("all weights are zero; give at least one class a positive weight".into()));
+            return Err(MintError::Mix(
+                "all weights are zero; give at least one class a positive weight".into(),
+            ));
         }
         if cfg.keys.is_empty() {
             return Err(MintError::Keys("no signing key".into()));
         }
         let alg_name = alg::name(cfg.alg);
-        let attacker_key = KeyMaterial::generate(cfg.alg, Some(2048)).map_err(|e| MintError::Keys(e.to_string()))?;
+        let attacker_key =
+            KeyMaterial::generate(cfg.alg, Some(2048)).map_err(|e| MintError::Keys(e.to_string()))?;
         let attacker = Signer::new(&attacker_key).map_err(|e| MintError::Keys(e.to_string()))?;
         let mut keys = Vec::with_capacity(cfg.keys.len());
         for key in &cfg.keys {
@@ -133,10 +138,16 @@ impl Minter {
             crit.insert("crit".into(), serde_json::json!(["x-jwtstorm-ext"]));
             crit.insert("x-jwtstorm-ext".into(), true.into());
             let mut embedded = base.clone();
-            embedded.insert("jwk".into(), serde_json::to_value(attacker_key.jwk.public()).expect("jwk"));
+            embedded.insert(
+                "jwk".into(),
+                serde_json::to_value(attacker_key.jwk.public()).expect("jwk"),
+            );
             let confusion = key.public_pem().map(|pem| {
                 let h = header_json("HS256", &key.kid);
-                (hmac::Key::new(hmac::HMAC_SHA256, pem.as_bytes()), b64_json(&h.into()))
+                (
+                    hmac::Key::new(hmac::HMAC_SHA256, pem.as_bytes()),
+                    b64_json(&h.into()),
+                )
             });
             keys.push(PreparedKey {
                 signer,
@@ -152,7 +163,11 @@ impl Minter {
             .iter()
             .map(|n| b64_json(&serde_json::json!({"alg": n, "typ": "JWT"})))
             .collect();
-        let tamper_claim = if cfg.claims.has("admin") { "is_admin" } else { "admin" };
+        let tamper_claim = if cfg.claims.has("admin") {
+            "is_admin"
+        } else {
+            "admin"
+        };
         Ok(Minter {
             unknown_kid_header: b64_json(&header_json(alg_name, &unknown_kid).into()),
             cfg,
@@ -183,28 +198,54 @@ impl Minter {
         let class = self.pick_class(&mut rng);
         let key = &self.keys[(index % self.keys.len() as u64) as usize];
         let (now, ttl, leeway) = (self.cfg.now, self.cfg.ttl as i64, self.cfg.policy.leeway as i64);
-        let mut times = Times { iat: now, nbf: self.cfg.nbf_offset.map(|o| now + o), exp: Some(now + ttl) };
+        let mut times = Times {
+            iat: now,
+            nbf: self.cfg.nbf_offset.map(|o| now + o),
+            exp: Some(now + ttl),
+        };
         let mut expect = Expect::Reject;
         let mut claims = Overrides::default();
         match class {
             TokenClass::Valid => {
-                let from = if self.cfg.policy.check_nbf { times.nbf.map(|n| n - leeway) } else { None };
-                expect = Expect::AcceptWithin { from, until: times.exp.map(|e| e + leeway + 1) };
+                let from = if self.cfg.policy.check_nbf {
+                    times.nbf.map(|n| n - leeway)
+                } else {
+                    None
+                };
+                expect = Expect::AcceptWithin {
+                    from,
+                    until: times.exp.map(|e| e + leeway + 1),
+                };
             }
             TokenClass::Expired => {
                 let exp = now - leeway - 3600;
-                times = Times { iat: exp - ttl, nbf: times.nbf.map(|_| exp - ttl), exp: Some(exp) };
+                times = Times {
+                    iat: exp - ttl,
+                    nbf: times.nbf.map(|_| exp - ttl),
+                    exp: Some(exp),
+                };
             }
             TokenClass::NotYetValid => {
                 let nbf = now + leeway + 3600;
-                times = Times { iat: now, nbf: Some(nbf), exp: Some(nbf + ttl) };
-                expect = Expect::AcceptWithin { from: Some(nbf - leeway), until: Some(nbf + ttl + leeway + 1) };
+                times = Times {
+                    iat: now,
+                    nbf: Some(nbf),
+                    exp: Some(nbf + ttl),
+                };
+                expect = Expect::AcceptWithin {
+                    from: Some(nbf - leeway),
+                    until: Some(nbf + ttl + leeway + 1),
+                };
             }
             TokenClass::MissingExp => times.exp = None,
             TokenClass::WrongAudience => claims.aud = Some("api://jwtstorm-wrong-audience"),
             TokenClass::WrongIssuer => claims.iss = Some("https://wrong-issuer.jwtstorm.invalid"),
             TokenClass::Oversized => {
-                let max = self.cfg.policy.max_token_size.unwrap_or(crate::verifier::policy::DEFAULT_MAX_TOKEN_SIZE);
+                let max = self
+                    .cfg
+                    .policy
+                    .max_token_size
+                    .unwrap_or(crate::verifier::policy::DEFAULT_MAX_TOKEN_SIZE);
                 claims.size = Some(max + max / 2 + 1);
             }
             _ => {}
@@ -227,22 +268,76 @@ impl Minter {
                 let (mac, header) = key.confusion.as_ref().expect("checked: asymmetric key");
                 self.signing_input(header, index, &mut rng, &times, &claims, 32, out, scratch);
                 let tag = hmac::sign(mac, &out[start..]);
+                out.push(b'.');
                 push_b64(out, tag.as_ref());
             }
             TokenClass::UnknownKid => {
-                self.signed(&self.unknown_kid_header, &self.attacker, key.sig_len, index, &mut rng, &times, &claims, out, scratch, false);
+                self.signed(
+                    &self.unknown_kid_header,
+                    &self.attacker,
+                    key.sig_len,
+                    index,
+                    &mut rng,
+                    &times,
+                    &claims,
+                    out,
+                    scratch,
+                    false,
+                );
             }
             TokenClass::EmbeddedJwk => {
-                self.signed(&key.embedded_header, &self.attacker, key.sig_len, index, &mut rng, &times, &claims, out, scratch, false);
+                self.signed(
+                    &key.embedded_header,
+                    &self.attacker,
+                    key.sig_len,
+                    index,
+                    &mut rng,
+                    &times,
+                    &claims,
+                    out,
+                    scratch,
+                    false,
+                );
             }
             TokenClass::UnknownCrit => {
-                self.signed(&key.crit_header, &key.signer, key.sig_len, index, &mut rng, &times, &claims, out, scratch, false);
+                self.signed(
+                    &key.crit_header,
+                    &key.signer,
+                    key.sig_len,
+                    index,
+                    &mut rng,
+                    &times,
+                    &claims,
+                    out,
+                    scratch,
+                    false,
+                );
             }
             TokenClass::BadSignature => {
-                self.signed(&key.header, &key.signer, key.sig_len, index, &mut rng, &times, &claims, out, scratch, true);
+                self.signed(
+                    &key.header,
+                    &key.signer,
+                    key.sig_len,
+                    index,
+                    &mut rng,
+                    &times,
+                    &claims,
+                    out,
+                    scratch,
+                    true,
+                );
             }
             TokenClass::PsychicSignature => {
-                self.signing_input(&key.header, index, &mut rng, &times, &claims, key.sig_len, out, scratch);
+                self.signing_input(
+                    &key.header,
+                    index,
+                    &mut rng,
+                    &times,
+                    &claims,
+                    key.sig_len,
+                    out,
+                    scratch,
+                );
                 out.push(b'.');
                 push_b64(out, &vec![0u8; key.sig_len]);
             }
@@ -307,7 +402,18 @@ impl Minter {
             | TokenClass::WrongAudience
             | TokenClass::WrongIssuer
             | TokenClass::Oversized => {
-                self.signed(&key.header, &key.signer, key.sig_len, index, &mut rng, &times, &claims, out, scratch, false);
+                self.signed(
+                    &key.header,
+                    &key.signer,
+                    key.sig_len,
+                    index,
+                    &mut rng,
+                    &times,
+                    &claims,
+                    out,
+                    scratch,
+                    false,
+                );
             }
         }
         (class, expect)
@@ -385,7 +491,14 @@ impl Minter {
     }
 
     /// Writes the payload JSON object for token `index`.
-    fn write_payload(&self, index: u64, rng: &mut TokenRng, times: &Times, claims: &Overrides, out: &mut Vec<u8>) {
+    fn write_payload(
+        &self,
+        index: u64,
+        rng: &mut TokenRng,
+        times: &Times,
+        claims: &Overrides,
+        out: &mut Vec<u8>,
+    ) {
         let p = &self.cfg.policy;
         out.push(b'{');
         let mut comma = false;
@@ -444,6 +557,8 @@ struct Overrides {
 fn push_b64(out: &mut Vec<u8>, data: &[u8]) {
     let start = out.len();
     out.resize(start + (data.len() * 4).div_ceil(3), 0);
-    let n = B64.encode_slice(data, &mut out[start..]).expect("sized for base64");
+    let n = B64
+        .encode_slice(data, &mut out[start..])
+        .expect("sized for base64");
     out.truncate(start + n);
 }

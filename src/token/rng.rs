@@ -20,7 +20,11 @@ pub fn mix64(mut z: u64) -> u64 {
 impl TokenRng {
     /// The stream of token `index` in a batch minted with `seed`.
     pub fn new(seed: u64, index: u64) -> Self {
-        TokenRng { state: mix64(seed ^ 0x6a77_7473_746f_726d).wrapping_add(index.wrapping_mul(GAMMA).rotate_left(17)) ^ mix64(index) }
+        TokenRng {
+            state: mix64(seed ^ 0x6a77_7473_746f_726d)
+                .wrapping_add(index.wrapping_mul(GAMMA).rotate_left(17))
+                ^ mix64(index),
+        }
     }
 
     /// The next 64 random bits.
@@ -52,9 +56,18 @@ mod tests {
 
     #[test]
     fn streams_are_reproducible_and_distinct() {
-        let a: Vec<u64> = { let mut r = TokenRng::new(1, 5); (0..4).map(|_| r.next_u64()).collect() };
-        let b: Vec<u64> = { let mut r = TokenRng::new(1, 5); (0..4).map(|_| r.next_u64()).collect() };
-        let c: Vec<u64> = { let mut r = TokenRng::new(1, 6); (0..4).map(|_| r.next_u64()).collect() };
+        let a: Vec<u64> = {
+            let mut r = TokenRng::new(1, 5);
+            (0..4).map(|_| r.next_u64()).collect()
+        };
+        let b: Vec<u64> = {
+            let mut r = TokenRng::new(1, 5);
+            (0..4).map(|_| r.next_u64()).collect()
+        };
+        let c: Vec<u64> = {
+            let mut r = TokenRng::new(1, 6);
+            (0..4).map(|_| r.next_u64()).collect()
+        };
         assert_eq!(a, b);
         assert_ne!(a, c);
     }

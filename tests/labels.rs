@@ -1,0 +1,201 @@
+//! The labels are only worth something if they hold: every minted token, checked by
+//! jsonwebtoken's own `decode` under the declared policy (plus the two rules jsonwebtoken does
+//! not enforce, `crit` and the size limit), gets exactly its labelled answer; and the embedded
+//! reference verifier agrees, with the class's documented reason.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::{Algorithm, DecodingKey};
+use jwtstorm::token::alg::{self, Family};
+use jwtstorm::token::claims::ClaimTemplate;
+use jwtstorm::token::classes::TokenClass;
+use jwtstorm::token::keys::{KeyMaterial, Secret};
+use jwtstorm::token::mint::{MintConfig, Minter};
+use jwtstorm::verifier::policy::Policy;
+use jwtstorm::verifier::verify::Verifier;
+
+fn now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+fn strict_policy(alg: Algorithm) -> Policy {
+    let mut p = Policy::for_alg(alg);
+    p.audience = Some("api://orders".into());
+    p.issuer = Some("https://auth.example.test".into());
+    p.check_nbf = true;
+    p.max_token_size = Some(4096);
+    p
+}
+
+fn decoding_key(k: &KeyMaterial) -> DecodingKey {
+    match &k.secret {
+        Secret::Hmac(s) => DecodingKey::from_secret(s).unwrap(),
+        _ => {
+            let j = &k.jwk;
+            match alg::family(k.alg) {
+                Family::Rsa => {
+                    DecodingKey::from_rsa_components(j.n.as_deref().unwrap(), j.e.as_deref().unwrap())
+                        .unwrap()
+                }
+                Family::Ec => {
+                    DecodingKey::from_ec_components(j.x.as_deref().unwrap(), j.y.as_deref().unwrap()).unwrap()
+                }
+                _ => DecodingKey::from_ed_components(j.x.as_deref().unwrap()).unwrap(),
+            }
+        }
+    }
+}
+
+/// jsonwebtoken's verdict, with the two policy rules it lacks added in front.
+fn jsonwebtoken_accepts(token: &str, keys: &[KeyMaterial], policy: &Policy) -> bool {
+    if policy.max_token_size.is_some_and(|m| token.len() > m) {
+        return false;
+    }
+    let Ok(header) = jsonwebtoken::decode_header(token) else {
+        return false;
+    };
+    if header.crit.is_some() {
+        return false;
+    }
+    let Some(key) = keys.iter().find(|k| Some(&k.kid) == header.kid.as_ref()) else {
+        return false;
+    };
+    jsonwebtoken::decode::<serde_json::Value>(token, &decoding_key(key), &policy.validation()).is_ok()
+}
+
+fn check_alg(alg: Algorithm, n_keys: usize) {
+    let policy = strict_policy(alg);
+    let keys: Vec<KeyMaterial> = (0..n_keys)
+        .map(|_| KeyMaterial::generate(alg, Some(2048)).unwrap())
+        .collect();
+    let mix: Vec<(TokenClass, f64)> = TokenClass::ALL
+        .iter()
+        .filter(|c| c.inapplicable(alg, &policy).is_none())
+        .map(|c| (*c, 1.0))
+        .collect();
+    let applicable: BTreeSet<TokenClass> = mix.iter().map(|m| m.0).collect();
+    let count = if alg::family(alg) == Family::Rsa { 160 } else { 400 };
+    let now = now();
+    let claims: BTreeMap<String, serde_json::Value> =
+        serde_json::from_str(r#"{"sub":"user-{i}","scope":"orders:read","tier":{"one_of":["free","pro"]}}"#)
+            .unwrap();
+    let minter = Minter::new(MintConfig {
+        alg,
+        keys: keys.clone(),
+        policy: policy.clone(),
+        count,
+        seed: 7,
+        now,
+        ttl: 900,
+        nbf_offset: Some(-5),
+        iat: true,
+        jti: true,
+        claims: ClaimTemplate::compile(claims).unwrap(),
+        mix,
+        size: None,
+    })
+    .unwrap();
+    let verifier = Verifier::new(policy.clone(), &keys).unwrap();
+    let mut seen = BTreeSet::new();
+    let (mut out, mut scratch) = (Vec::new(), Vec::new());
+    for i in 0..count {
+        out.clear();
+        let (class, expect) = minter.mint_into(i, &mut out, &mut scratch);
+        seen.insert(class);
+        let token = std::str::from_utf8(&out).unwrap();
+        let want = expect.accepts_at(now);
+        assert_eq!(
+            want,
+            class.should_accept(),
+            "{alg:?} {class}: label at minting time"
+        );
+        assert_eq!(
+            jsonwebtoken_accepts(token, &keys, &policy),
+            want,
+            "{alg:?} {class} token {i}: jsonwebtoken disagrees with the label {expect}: {token}"
+        );
+        match verifier.verify(token.as_bytes(), now) {
+            Ok(_) => assert!(
+                want,
+                "{alg:?} {class}: reference verifier accepted a negative token"
+            ),
+            Err(reason) => {
+                assert!(
+                    !want,
+                    "{alg:?} {class}: reference verifier rejected a valid token ({reason:?})"
+                );
+                assert_eq!(reason.as_str(), class.reason(), "{alg:?} {class}: reason");
+            }
+        }
+        if class == TokenClass::NotYetValid {
+            // Time-bound: accepted once nbf - leeway has passed.
+            let jwtstorm::token::classes::Expect::AcceptWithin { from: Some(from), .. } = expect else {
+                panic!("not_yet_valid must carry its window")
+            };
+            assert!(verifier.verify(token.as_bytes(), from).is_ok());
+            assert!(verifier.verify(token.as_bytes(), from - 1).is_err());
+        }
+    }
+    assert_eq!(seen, applicable, "{alg:?}: every applicable class was minted");
+}
+
+#[test]
+fn labels_hold_for_hmac() {
+    for alg in [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512] {
+        check_alg(alg, 2);
+    }
+}
+
+#[test]
+fn labels_hold_for_rsa_pkcs1() {
+    for alg in [Algorithm::RS256, Algorithm::RS384, Algorithm::RS512] {
+        check_alg(alg, 1);
+    }
+}
+
+#[test]
+fn labels_hold_for_rsa_pss() {
+    for alg in [Algorithm::PS256, Algorithm::PS384, Algorithm::PS512] {
+        check_alg(alg, 1);
+    }
+}
+
+#[test]
+fn labels_hold_for_ec_and_ed25519() {
+    for alg in [Algorithm::ES256, Algorithm::ES384, Algorithm::EdDSA] {
+        check_alg(alg, 2);
+    }
+}
+
+#[test]
+fn inapplicable_classes_are_refused() {
+    let alg = Algorithm::HS256;
+    let key = KeyMaterial::generate(alg, None).unwrap();
+    let policy = Policy::for_alg(alg);
+    for (class, needle) in [
+        (TokenClass::PsychicSignature, "ES256"),
+        (TokenClass::AlgConfusion, "asymmetric"),
+        (TokenClass::WrongAudience, "verifier.audience"),
+        (TokenClass::NotYetValid, "check_nbf"),
+    ] {
+        let err = Minter::new(MintConfig {
+            alg,
+            keys: vec![key.clone()],
+            policy: policy.clone(),
+            count: 10,
+            seed: 1,
+            now: 0,
+            ttl: 60,
+            nbf_offset: None,
+            iat: true,
+            jti: true,
+            claims: ClaimTemplate::default(),
+            mix: vec![(class, 1.0)],
+            size: None,
+        })
+        .err()
+        .expect("refused");
+        assert!(err.to_string().contains(needle), "{class}: {err}");
+    }
+}
