@@ -180,44 +180,52 @@ pub fn mint_to_writer<W: Write>(
     let mut bytes = MAGIC.len() as u64 + 1;
     sink.write_all(MAGIC.as_bytes())?;
     sink.write_all(b"\n")?;
+    // A producer thread mints chunk N+1 on the pool while this thread writes chunk N; the
+    // bounded channel keeps at most two chunks in memory.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(u64, Vec<(Vec<u8>, [u64; 32])>)>(1);
     let mut done = 0u64;
-    let mut interrupted = false;
-    while done < count {
-        if stop.load(Ordering::Relaxed) {
-            interrupted = true;
-            break;
-        }
-        let end = (done + CHUNK).min(count);
-        let blocks: Vec<(Vec<u8>, [u64; 32])> = pool.install(|| {
-            (done..end)
-                .step_by(BLOCK as usize)
-                .collect::<Vec<u64>>()
-                .into_par_iter()
-                .map(|block_start| {
-                    let block_end = (block_start + BLOCK).min(end);
-                    let mut out = Vec::with_capacity(((block_end - block_start) * 320) as usize);
-                    let mut scratch = Vec::with_capacity(512);
-                    let mut counts = [0u64; 32];
-                    for i in block_start..block_end {
-                        let class = minter.mint_line(i, &mut out, &mut scratch);
-                        counts[class as usize] += 1;
-                    }
-                    (out, counts)
-                })
-                .collect()
+    let mut write_error = None;
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let mut start = 0u64;
+            while start < count && !stop.load(Ordering::Relaxed) {
+                let end = (start + CHUNK).min(count);
+                let blocks = pool.install(|| mint_chunk(minter, start, end));
+                if tx.send((end, blocks)).is_err() {
+                    break;
+                }
+                start = end;
+            }
         });
-        for (buf, counts) in &blocks {
-            sink.write_all(buf)?;
-            bytes += buf.len() as u64;
-            for (i, n) in counts.iter().enumerate() {
-                if *n > 0 {
-                    *per_class.entry(TokenClass::ALL[i]).or_default() += n;
+        for (end, blocks) in rx.iter() {
+            if write_error.is_some() {
+                continue;
+            }
+            for (buf, counts) in &blocks {
+                if let Err(e) = sink.write_all(buf) {
+                    write_error = Some(e);
+                    break;
+                }
+                bytes += buf.len() as u64;
+                for (i, n) in counts.iter().enumerate() {
+                    if *n > 0 {
+                        *per_class.entry(TokenClass::ALL[i]).or_default() += n;
+                    }
                 }
             }
+            if write_error.is_some() {
+                // Stop the producer; the receiver is drained so it never blocks.
+                stop.store(true, Ordering::Relaxed);
+                continue;
+            }
+            done = end;
+            progress(done);
         }
-        done = end;
-        progress(done);
+    });
+    if let Some(e) = write_error {
+        return Err(e);
     }
+    let interrupted = done < count;
     sink.flush()?;
     Ok(MintOutcome {
         count: done,
@@ -227,6 +235,26 @@ pub fn mint_to_writer<W: Write>(
         threads: pool.current_num_threads(),
         interrupted,
     })
+}
+
+/// Mints tokens `start..end` in parallel blocks, in index order.
+fn mint_chunk(minter: &Minter, start: u64, end: u64) -> Vec<(Vec<u8>, [u64; 32])> {
+    (start..end)
+        .step_by(BLOCK as usize)
+        .collect::<Vec<u64>>()
+        .into_par_iter()
+        .map(|block_start| {
+            let block_end = (block_start + BLOCK).min(end);
+            let mut out = Vec::with_capacity(((block_end - block_start) * 320) as usize);
+            let mut scratch = Vec::with_capacity(512);
+            let mut counts = [0u64; 32];
+            for i in block_start..block_end {
+                let class = minter.mint_line(i, &mut out, &mut scratch);
+                counts[class as usize] += 1;
+            }
+            (out, counts)
+        })
+        .collect()
 }
 
 /// A file written under a temporary name and renamed into place only when complete, so an
