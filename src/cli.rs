@@ -26,6 +26,8 @@ pub enum Command {
     Mint(MintArgs),
     /// Decode a token, explain its claims and times, name its defects, and verify it with a key.
     Inspect(InspectArgs),
+    /// Run the reference verifier: an HTTP server that checks tokens the way a careful API does.
+    Serve(ServeArgs),
 }
 
 #[derive(Debug, Subcommand)]

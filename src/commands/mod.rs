@@ -3,7 +3,7 @@
 pub mod inspect;
 pub mod keys;
 pub mod mint;
-// pub mod serve;
+pub mod serve;
 
 use std::path::Path;
 
@@ -19,6 +19,7 @@ pub fn dispatch(cli: Cli) -> Result<i32, Failure> {
         Command::Keys(KeysCommand::Generate(args)) => keys::generate(args),
         Command::Mint(args) => mint::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Serve(args) => serve::run(args),
     }
 }
 

@@ -2,4 +2,5 @@
 //! its fault knobs.
 
 pub mod policy;
+pub mod server;
 pub mod verify;

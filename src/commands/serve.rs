@@ -1,0 +1,144 @@
+//! `jwtstorm serve`: the reference verifier over HTTP, until Ctrl-C, SIGTERM or `--exit-after`.
+
+use std::io::Write;
+use std::net::SocketAddr;
+
+use anyhow::Context;
+
+use crate::cli::ServeArgs;
+use crate::commands;
+use crate::error::{Failure, ResultExt, exit};
+use crate::scenario::resolve::KeySource;
+use crate::token::keys::JwkSet;
+use crate::verifier::server::{self, Knobs, Placement, ServerConfig};
+use crate::verifier::verify::Verifier;
+
+/// Runs `jwtstorm serve`.
+pub fn run(args: ServeArgs) -> Result<i32, Failure> {
+    let s = commands::settings(args.scenario.as_deref(), &args.keys, &args.policy)?;
+    if s.keys.source == KeySource::Generate {
+        return Err(anyhow::anyhow!(
+            "serve needs the keys your tokens are signed with: pass --keys-dir, --secret-file, --secret-env, \
+             --public-key-file, --jwks-file or --private-key-file (or a scenario whose [keys] names them)"
+        ))
+        .or_bad_input();
+    }
+    let (alg, keys) = s.load_keys().or_bad_input()?;
+    let verifier = Verifier::new(s.policy(alg), &keys)
+        .map_err(anyhow::Error::msg)
+        .or_bad_input()?;
+    let listen: SocketAddr = args
+        .listen
+        .parse()
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "--listen '{}': {e} (expected IP:PORT, such as 127.0.0.1:0)",
+                args.listen
+            )
+        })
+        .or_bad_input()?;
+    if !args.path.starts_with('/') {
+        return Err(anyhow::anyhow!("--path '{}': must start with '/'", args.path)).or_bad_input();
+    }
+    let placement: Placement = args
+        .token
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--token: {e}"))
+        .or_bad_input()?;
+    let delay = match &args.delay {
+        Some(d) => Some(
+            d.parse()
+                .map_err(|e| anyhow::anyhow!("--delay: {e}"))
+                .or_bad_input()?,
+        ),
+        None => None,
+    };
+    for (flag, rate) in [
+        ("--fail-rate", args.fail_rate),
+        ("--close-rate", args.close_rate),
+        ("--hang-rate", args.hang_rate),
+    ] {
+        if rate.is_some_and(|r| r > 1.0) {
+            return Err(anyhow::anyhow!("{flag}: must be at most 100%")).or_bad_input();
+        }
+    }
+    if args.max_concurrency == Some(0) {
+        return Err(anyhow::anyhow!("--max-concurrency: must be at least 1")).or_bad_input();
+    }
+    if let (Some(stall), Some(every)) = (args.stall, args.every)
+        && stall >= every
+    {
+        return Err(anyhow::anyhow!("--stall must be shorter than --every")).or_bad_input();
+    }
+    let knobs = Knobs {
+        delay,
+        max_concurrency: args.max_concurrency,
+        stall: args.stall.zip(args.every),
+        fail_rate: args.fail_rate.unwrap_or(0.0),
+        close_rate: args.close_rate.unwrap_or(0.0),
+        hang_rate: args.hang_rate.unwrap_or(0.0),
+        vulnerable: args.vulnerable,
+    };
+    let jwks = JwkSet {
+        keys: keys.iter().map(|k| k.jwk.public()).collect(),
+    };
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = args.threads {
+        rt.worker_threads(n.max(1));
+    }
+    let rt = rt
+        .enable_all()
+        .build()
+        .context("starting the runtime")
+        .or_cannot_proceed()?;
+    rt.block_on(async move {
+        let config = ServerConfig { listen, path: args.path.clone(), placement, knobs, verifier, jwks };
+        let running = server::start(config)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))
+            .or_cannot_proceed()?;
+        let mut out = std::io::stdout();
+        let _ = writeln!(out, "listening on http://{}", running.addr);
+        let _ = out.flush();
+        eprintln!(
+            "jwtstorm serve: verifying {} on {} ({} key(s); /healthz, /metrics, /.well-known/jwks.json); Ctrl-C stops",
+            args.path,
+            running.addr,
+            keys.len()
+        );
+        wait_for_stop(args.exit_after).await;
+        running.stop().await;
+        Ok(exit::OK)
+    })
+}
+
+async fn wait_for_stop(limit: Option<std::time::Duration>) {
+    let timer = async {
+        match limit {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let sigterm = async {
+            match term.as_mut() {
+                Some(t) => {
+                    t.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = sigterm => {}
+            _ = timer => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = timer => {}
+    }
+}
