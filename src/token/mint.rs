@@ -254,6 +254,41 @@ impl Minter {
             claims.size = self.cfg.size;
         }
         let start = out.len();
+        // Classes that are a header plus a signature over header.payload, by some key.
+        let signed_with: Option<(&[u8], &Signer, bool)> = match class {
+            TokenClass::UnknownKid => Some((&self.unknown_kid_header, &self.attacker, false)),
+            TokenClass::EmbeddedJwk => Some((&key.embedded_header, &self.attacker, false)),
+            TokenClass::UnknownCrit => Some((&key.crit_header, &key.signer, false)),
+            TokenClass::BadSignature => Some((&key.header, &key.signer, true)),
+            TokenClass::Valid
+            | TokenClass::Expired
+            | TokenClass::NotYetValid
+            | TokenClass::MissingExp
+            | TokenClass::WrongAudience
+            | TokenClass::WrongIssuer
+            | TokenClass::Oversized => Some((&key.header, &key.signer, false)),
+            _ => None,
+        };
+        if let Some((header, signer, flip)) = signed_with {
+            self.signing_input(
+                header,
+                index,
+                &mut rng,
+                &times,
+                &claims,
+                key.sig_len,
+                out,
+                scratch,
+            );
+            scratch.clear();
+            signer.sign_into(&out[start..], scratch);
+            if flip && let Some(b) = scratch.first_mut() {
+                *b ^= 0x01;
+            }
+            out.push(b'.');
+            push_b64(out, scratch);
+            return (class, expect);
+        }
         match class {
             TokenClass::AlgNone => {
                 let h = &self.none_headers[rng.below(self.none_headers.len() as u64) as usize];
@@ -270,62 +305,6 @@ impl Minter {
                 let tag = hmac::sign(mac, &out[start..]);
                 out.push(b'.');
                 push_b64(out, tag.as_ref());
-            }
-            TokenClass::UnknownKid => {
-                self.signed(
-                    &self.unknown_kid_header,
-                    &self.attacker,
-                    key.sig_len,
-                    index,
-                    &mut rng,
-                    &times,
-                    &claims,
-                    out,
-                    scratch,
-                    false,
-                );
-            }
-            TokenClass::EmbeddedJwk => {
-                self.signed(
-                    &key.embedded_header,
-                    &self.attacker,
-                    key.sig_len,
-                    index,
-                    &mut rng,
-                    &times,
-                    &claims,
-                    out,
-                    scratch,
-                    false,
-                );
-            }
-            TokenClass::UnknownCrit => {
-                self.signed(
-                    &key.crit_header,
-                    &key.signer,
-                    key.sig_len,
-                    index,
-                    &mut rng,
-                    &times,
-                    &claims,
-                    out,
-                    scratch,
-                    false,
-                );
-            }
-            TokenClass::BadSignature => {
-                self.signed(
-                    &key.header,
-                    &key.signer,
-                    key.sig_len,
-                    index,
-                    &mut rng,
-                    &times,
-                    &claims,
-                    out,
-                    scratch,
-                    true,
-                );
             }
             TokenClass::PsychicSignature => {
                 self.signing_input(
@@ -395,26 +374,8 @@ impl Minter {
                     _ => out.extend_from_slice(b".a2V5.aXY.Y3Q"),
                 }
             }
-            TokenClass::Valid
-            | TokenClass::Expired
-            | TokenClass::NotYetValid
-            | TokenClass::MissingExp
-            | TokenClass::WrongAudience
-            | TokenClass::WrongIssuer
-            | TokenClass::Oversized => {
-                self.signed(
-                    &key.header,
-                    &key.signer,
-                    key.sig_len,
-                    index,
-                    &mut rng,
-                    &times,
-                    &claims,
-                    out,
-                    scratch,
-                    false,
-                );
-            }
+            // The signed classes returned above.
+            _ => {}
         }
         (class, expect)
     }
@@ -429,31 +390,6 @@ impl Minter {
         out[line_start..].rotate_right(label.len());
         out.push(b'\n');
         class
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn signed(
-        &self,
-        header: &[u8],
-        signer: &Signer,
-        sig_len: usize,
-        index: u64,
-        rng: &mut TokenRng,
-        times: &Times,
-        claims: &Overrides,
-        out: &mut Vec<u8>,
-        scratch: &mut Vec<u8>,
-        flip: bool,
-    ) {
-        let start = out.len();
-        self.signing_input(header, index, rng, times, claims, sig_len, out, scratch);
-        scratch.clear();
-        signer.sign_into(&out[start..], scratch);
-        if flip && let Some(b) = scratch.first_mut() {
-            *b ^= 0x01;
-        }
-        out.push(b'.');
-        push_b64(out, scratch);
     }
 
     /// Appends `header.payload` (base64url), padding the payload so the whole token comes to
