@@ -132,7 +132,7 @@ pub struct PolicyArgs {
 
 #[derive(Debug, Args)]
 pub struct MintArgs {
-    /// Take [keys], [verifier] and [tokens] from this scenario; flags override it.
+    /// Take the keys, verifier and tokens sections from this scenario; flags override them.
     #[arg(long, short, value_name = "FILE")]
     pub scenario: Option<PathBuf>,
     #[command(flatten)]
@@ -177,7 +177,7 @@ pub struct MintArgs {
     /// The batch file to write ('-' for stdout). A manifest is written beside it.
     #[arg(long, short, value_name = "FILE", default_value = "batch.jwts")]
     pub out: PathBuf,
-    /// Where to save keys generated for this batch (default: <out>.keys).
+    /// Where to save keys generated for this batch (default: the batch path plus .keys).
     #[arg(long, value_name = "DIR")]
     pub keys_out: Option<PathBuf>,
     /// Worker threads (default: all cores).
@@ -210,7 +210,7 @@ pub struct InspectArgs {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Take [keys] and [verifier] from this scenario; flags override it.
+    /// Take the keys and verifier sections from this scenario; flags override them.
     #[arg(long, short, value_name = "FILE")]
     pub scenario: Option<PathBuf>,
     #[command(flatten)]
