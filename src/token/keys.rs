@@ -423,28 +423,14 @@ impl KeyMaterial {
         let Secret::Pkcs8(der) = &self.secret else {
             return None;
         };
-        let spki: Vec<u8> = match alg::family(self.alg) {
-            Family::Rsa => RsaKeyPair::from_pkcs8(der)
-                .ok()?
-                .public_key()
-                .as_der()
-                .ok()?
-                .as_ref()
-                .to_vec(),
-            Family::Ec => EcdsaKeyPair::from_pkcs8(ec_signing(self.alg)?, der)
-                .ok()?
-                .public_key()
-                .as_der()
-                .ok()?
-                .as_ref()
-                .to_vec(),
-            Family::Ed => Ed25519KeyPair::from_pkcs8(der)
-                .ok()?
-                .public_key()
-                .as_der()
-                .ok()?
-                .as_ref()
-                .to_vec(),
+        let spki = match alg::family(self.alg) {
+            Family::Rsa => spki_der(RsaKeyPair::from_pkcs8(der).ok()?.public_key())?,
+            Family::Ec => spki_der(
+                EcdsaKeyPair::from_pkcs8(ec_signing(self.alg)?, der)
+                    .ok()?
+                    .public_key(),
+            )?,
+            Family::Ed => spki_der(Ed25519KeyPair::from_pkcs8(der).ok()?.public_key())?,
             Family::Hmac => return None,
         };
         Some(pem::encode(&pem::Pem::new("PUBLIC KEY", spki)))
@@ -454,6 +440,11 @@ impl KeyMaterial {
     pub fn can_sign(&self) -> bool {
         !matches!(self.secret, Secret::None)
     }
+}
+
+/// SubjectPublicKeyInfo DER of any aws-lc public key.
+fn spki_der<K: AsDer<aws_lc_rs::encoding::PublicKeyX509Der<'static>>>(key: &K) -> Option<Vec<u8>> {
+    Some(key.as_der().ok()?.as_ref().to_vec())
 }
 
 fn mismatch(alg: Algorithm, got: &str, source_name: &str) -> KeyError {
