@@ -28,6 +28,11 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Run the reference verifier: an HTTP server that checks tokens the way a careful API does.
     Serve(ServeArgs),
+    /// Run a scenario: mint (or load) the batch, replay it under load, check every answer, and
+    /// write results.
+    Run(RunArgs),
+    /// Check a scenario (values, combinations, keys, batch) without sending anything.
+    Validate(ValidateArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -257,6 +262,59 @@ pub struct ServeArgs {
     /// Stop by itself after this long (tests and scripts).
     #[arg(long, value_name = "DURATION", value_parser = units::parse_duration)]
     pub exit_after: Option<std::time::Duration>,
+}
+
+/// Overrides that let one scenario serve a quick local run and a long CI run.
+#[derive(Debug, Args, Default, Clone)]
+pub struct LoadOverrides {
+    /// Target URL (replaces target.url and the embedded verifier).
+    #[arg(long, value_name = "URL", help_heading = "Overrides")]
+    pub url: Option<String>,
+    /// Fixed arrival rate in requests per second (switches to the open model, replacing stages).
+    #[arg(long, value_name = "N", help_heading = "Overrides")]
+    pub rate: Option<f64>,
+    /// Run length (2s, 5m, ...).
+    #[arg(long, short, value_name = "DURATION", value_parser = units::parse_duration, help_heading = "Overrides")]
+    pub duration: Option<std::time::Duration>,
+    /// Stop after this many requests (10k, 1m, ...).
+    #[arg(long, short = 'n', value_name = "N", value_parser = units::parse_count, help_heading = "Overrides")]
+    pub requests: Option<u64>,
+    /// Connections (and the cap on requests in flight).
+    #[arg(long, short, value_name = "N", help_heading = "Overrides")]
+    pub concurrency: Option<usize>,
+    /// Warmup, measured but kept out of the statistics.
+    #[arg(long, value_name = "DURATION", value_parser = units::parse_duration, help_heading = "Overrides")]
+    pub warmup: Option<std::time::Duration>,
+    /// Client threads (one runtime each).
+    #[arg(long, short = 'j', value_name = "N", help_heading = "Overrides")]
+    pub threads: Option<usize>,
+    /// HTTP version: 1.1 or 2.
+    #[arg(long, value_name = "VERSION", help_heading = "Overrides")]
+    pub http: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The scenario file (TOML).
+    #[arg(value_name = "SCENARIO")]
+    pub scenario: PathBuf,
+    #[command(flatten)]
+    pub overrides: LoadOverrides,
+    /// Write results into exactly this folder (default: REPORT_DIR/NAME/UTC-TIMESTAMP).
+    #[arg(long, short, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// No live line and no summary; only errors.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The scenario file (TOML).
+    #[arg(value_name = "SCENARIO")]
+    pub scenario: PathBuf,
+    #[command(flatten)]
+    pub overrides: LoadOverrides,
 }
 
 fn parse_duration_secs(s: &str) -> Result<u64, String> {

@@ -6,7 +6,10 @@
 pub mod cli;
 pub mod commands;
 pub mod error;
+pub mod replay;
+pub mod report;
 pub mod scenario;
+pub mod stats;
 pub mod token;
 pub mod units;
 pub mod verifier;

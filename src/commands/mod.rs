@@ -3,6 +3,7 @@
 pub mod inspect;
 pub mod keys;
 pub mod mint;
+pub mod run;
 pub mod serve;
 
 use std::path::Path;
@@ -20,6 +21,8 @@ pub fn dispatch(cli: Cli) -> Result<i32, Failure> {
         Command::Mint(args) => mint::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Run(args) => run::run(args),
+        Command::Validate(args) => run::validate(args),
     }
 }
 

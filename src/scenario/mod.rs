@@ -2,6 +2,7 @@
 //! line, column and key.
 
 pub mod resolve;
+pub mod run;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,6 +22,91 @@ pub struct Scenario {
     pub verifier: VerifierSection,
     #[serde(default)]
     pub tokens: TokensSection,
+    #[serde(default)]
+    pub target: TargetSection,
+    #[serde(default)]
+    pub load: LoadSection,
+    #[serde(default)]
+    pub report: ReportSection,
+}
+
+/// `[target]`: where requests go and how responses are read.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetSection {
+    /// Start the reference verifier in-process on 127.0.0.1:0 with the scenario's keys.
+    pub embedded: Option<Spanned<bool>>,
+    pub url: Option<Spanned<String>>,
+    pub method: Option<Spanned<String>>,
+    /// `bearer`, `header:NAME`, `cookie:NAME` or `query:NAME`.
+    pub token: Option<Spanned<String>>,
+    pub headers: Option<Spanned<BTreeMap<String, String>>>,
+    pub body: Option<Spanned<String>>,
+    pub body_file: Option<Spanned<String>>,
+    pub accept: Option<Spanned<Vec<i64>>>,
+    pub reject: Option<Spanned<Vec<i64>>>,
+    pub timeout: Option<Spanned<String>>,
+    pub connect_timeout: Option<Spanned<String>>,
+    /// `"1.1"` or `"2"`.
+    pub http: Option<Spanned<String>>,
+    /// Largest response body read per request; the rest closes the connection.
+    pub max_body: Option<Spanned<CountValue>>,
+    pub ca_file: Option<Spanned<String>>,
+    pub client_cert_file: Option<Spanned<String>>,
+    pub client_key_file: Option<Spanned<String>>,
+    /// Skip TLS certificate verification (opt-in).
+    pub insecure: Option<bool>,
+}
+
+/// `[load]`: the load model.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadSection {
+    /// `closed` (fixed concurrency) or `open` (fixed arrival rate).
+    pub model: Option<Spanned<String>>,
+    pub rate: Option<Spanned<f64>>,
+    pub concurrency: Option<Spanned<i64>>,
+    pub duration: Option<Spanned<String>>,
+    pub requests: Option<Spanned<CountValue>>,
+    pub warmup: Option<Spanned<String>>,
+    pub stages: Option<Spanned<Vec<StageValue>>>,
+    pub threads: Option<Spanned<i64>>,
+    /// `sequential` or `shuffle`.
+    pub order: Option<Spanned<String>>,
+    pub seed: Option<u64>,
+    /// Share of requests that replay a token already sent, as `0.3` or `"30%"`.
+    pub reuse: Option<Spanned<PercentValue>>,
+    /// Replay only the first N tokens of the batch, over and over.
+    pub pool: Option<Spanned<CountValue>>,
+    /// How long requests in flight may finish after Ctrl-C.
+    pub grace: Option<Spanned<String>>,
+}
+
+/// One `[[load.stages]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageValue {
+    pub duration: Spanned<String>,
+    pub rate: Spanned<f64>,
+    /// Ramp linearly from the previous stage's rate instead of stepping.
+    #[serde(default)]
+    pub ramp: bool,
+}
+
+/// A share written as a fraction (`0.3`) or a percentage (`"30%"`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum PercentValue {
+    Number(f64),
+    Text(String),
+}
+
+/// `[report]`: where results go.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportSection {
+    /// A run writes `DIR/<name>/<UTC timestamp>/`.
+    pub dir: Option<Spanned<String>>,
 }
 
 /// `[keys]`: where the signing keys come from.
@@ -71,6 +157,8 @@ pub struct TokensSection {
     pub size: Option<Spanned<i64>>,
     pub claims: Option<Spanned<BTreeMap<String, toml::Value>>>,
     pub mix: Option<Spanned<BTreeMap<String, toml::Value>>>,
+    /// Replay this batch file instead of minting (relative to the scenario).
+    pub batch: Option<Spanned<String>>,
 }
 
 /// A count written as a number (`200_000`) or a string (`"10k"`).

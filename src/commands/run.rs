@@ -1,0 +1,564 @@
+//! `jwtstorm run` and `jwtstorm validate`: read and check a scenario, mint or load the batch,
+//! start the embedded verifier if asked, replay, and write results.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context, anyhow};
+use bytes::Bytes;
+use hyper::header::{HeaderName, HeaderValue};
+
+use crate::cli::{LoadOverrides, RunArgs, ValidateArgs};
+use crate::commands::mint::{install_interrupt, mint_config};
+use crate::error::{Failure, ResultExt, exit};
+use crate::replay::engine::{self, Finished, Plan};
+use crate::replay::pacer::{Pacer, Staged};
+use crate::replay::tokens::{Formatter, Selector, TokenStore};
+use crate::replay::transport::{HyperTransport, Target};
+use crate::report::{self, live::LiveLine};
+use crate::scenario::Loaded;
+use crate::scenario::resolve::{KeySource, Settings};
+use crate::scenario::run::{self as run_settings, HttpVersion, Model, Order, RunSettings, Stage};
+use crate::stats::recorder::{LATE_AFTER, Percentiles};
+use crate::stats::results::{self, Meta, Phase, Results, Schedule};
+use crate::token::alg;
+use crate::token::batch::AtomicFile;
+use crate::token::keys::{JwkSet, KeyMaterial};
+use crate::token::mint::Minter;
+use crate::verifier::server::{self, Knobs, Placement, ServerConfig};
+use crate::verifier::verify::Verifier;
+
+/// A scenario read, checked and laid under the flags.
+pub struct Prepared {
+    pub loaded: Loaded,
+    pub name: String,
+    pub settings: Settings,
+    pub run: RunSettings,
+}
+
+/// Reads a scenario and applies overrides; every error names the file, line and key, or the flag.
+pub fn prepare(path: &Path, o: &LoadOverrides) -> Result<Prepared, Failure> {
+    let loaded = Loaded::read(path).or_bad_input()?;
+    let settings = Settings::from_scenario(&loaded).or_bad_input()?;
+    let mut run = RunSettings::from_scenario_with(&loaded, o.url.is_some()).or_bad_input()?;
+    apply_overrides(&mut run, o)
+        .map_err(|e| anyhow!(e))
+        .or_bad_input()?;
+    let name = settings.name.clone().unwrap_or_else(|| {
+        path.file_stem()
+            .map_or("scenario".into(), |s| s.to_string_lossy().into_owned())
+    });
+    if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
+        return Err(anyhow!(
+            "{}: name '{name}' must be a plain folder name (no slashes, not starting with '.')",
+            path.display()
+        ))
+        .or_bad_input();
+    }
+    if run.batch.is_some() && settings.keys.source == KeySource::Generate && run.target.embedded {
+        return Err(anyhow!(
+            "{}: tokens.batch with generated keys: the embedded verifier must trust the keys the batch was signed \
+             with; name them in [keys] (dir = \"...\", secret_file = \"...\", ...)",
+            path.display()
+        ))
+        .or_bad_input();
+    }
+    if !run.target.embedded && settings.keys.source == KeySource::Generate {
+        return Err(anyhow!(
+            "{}: an external target cannot know freshly generated keys; name the keys it trusts in [keys] \
+             (dir, secret_file, secret_env, private_key_file, jwks_file)",
+            path.display()
+        ))
+        .or_bad_input();
+    }
+    Ok(Prepared {
+        loaded,
+        name,
+        settings,
+        run,
+    })
+}
+
+/// Lays flags over the scenario's run settings, checking them the way the scenario is checked.
+pub fn apply_overrides(run: &mut RunSettings, o: &LoadOverrides) -> Result<(), String> {
+    if let Some(u) = &o.url {
+        run_settings::check_url(u).map_err(|e| format!("--url: {e}"))?;
+        run.target.url = Some(u.clone());
+        run.target.embedded = false;
+    }
+    if let Some(n) = o.concurrency {
+        if n == 0 || n > 100_000 {
+            return Err("--concurrency: must be between 1 and 100000".into());
+        }
+        run.load.concurrency = n;
+    }
+    if let Some(n) = o.requests {
+        if n == 0 {
+            return Err("--requests: must be at least 1".into());
+        }
+        run.load.requests = Some(n);
+    }
+    if let Some(t) = o.threads {
+        run.load.threads = t;
+    }
+    if let Some(r) = o.rate {
+        if !r.is_finite() || r <= 0.0 || r > 10_000_000.0 {
+            return Err("--rate: must be between 0 and 10000000 requests per second".into());
+        }
+        let d = o
+            .duration
+            .or(run.load.duration)
+            .unwrap_or(run_settings::DEFAULT_DURATION);
+        run.load.model = Model::Open;
+        run.load.stages = vec![Stage {
+            duration: d,
+            rate: r,
+            ramp: false,
+        }];
+        run.load.duration = Some(d);
+    } else if let Some(d) = o.duration {
+        if d.is_zero() {
+            return Err("--duration: must be longer than 0s".into());
+        }
+        if run.load.model == Model::Open {
+            if run.load.stages.len() > 1 {
+                return Err(
+                    "--duration: the scenario's schedule has stages; change their durations in the scenario, \
+                     or give --rate as well"
+                        .into(),
+                );
+            }
+            run.load.stages[0].duration = d;
+        }
+        run.load.duration = Some(d);
+    }
+    if let Some(w) = o.warmup {
+        run.load.warmup = w;
+    }
+    if let Some(d) = run.load.duration
+        && run.load.warmup >= d
+    {
+        return Err(format!(
+            "the warmup ({}) must be shorter than the run ({})",
+            crate::units::format_duration(run.load.warmup),
+            crate::units::format_duration(d)
+        ));
+    }
+    if let Some(h) = &o.http {
+        run.target.http = match h.as_str() {
+            "1.1" | "1" => HttpVersion::Http1,
+            "2" => HttpVersion::Http2,
+            other => return Err(format!("--http '{other}': expected 1.1 or 2")),
+        };
+    }
+    if let Some(u) = &run.target.url
+        && u.starts_with("https://")
+    {
+        return Err(format!(
+            "'{u}': https targets are not supported by this build yet; use http://"
+        ));
+    }
+    Ok(())
+}
+
+/// Runs `jwtstorm validate`.
+pub fn validate(args: ValidateArgs) -> Result<i32, Failure> {
+    let p = prepare(&args.scenario, &args.overrides)?;
+    let (store, alg, keys) = tokens(&p)?;
+    let l = &p.run.load;
+    let load = match l.model {
+        Model::Closed => format!("closed model, {} connections", l.concurrency),
+        Model::Open => {
+            let pacer = Staged::new(&l.stages);
+            format!(
+                "open model, {} requests over {} in {} stage(s), up to {} in flight",
+                pacer.total(),
+                crate::units::format_duration(pacer.length()),
+                l.stages.len(),
+                l.concurrency
+            )
+        }
+    };
+    println!(
+        "{}: ok — '{}', {} {} token(s) ({} key(s): {}), {load}, target {}",
+        args.scenario.display(),
+        p.name,
+        store.len(),
+        alg::name(alg),
+        keys.len(),
+        keys.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>().join(", "),
+        if p.run.target.embedded {
+            "embedded".to_string()
+        } else {
+            p.run.target.url.clone().unwrap_or_default()
+        }
+    );
+    Ok(exit::OK)
+}
+
+/// Mints or loads the batch.
+fn tokens(p: &Prepared) -> Result<(TokenStore, jsonwebtoken::Algorithm, Vec<KeyMaterial>), Failure> {
+    let (alg, keys) = p.settings.load_keys().or_bad_input()?;
+    let fmt = Formatter::new(p.run.target.token.clone(), &request_target(&p.run));
+    let store = match &p.run.batch {
+        Some(path) => TokenStore::load(path, &fmt).or_bad_input()?,
+        None => {
+            let cfg = mint_config(&p.settings, alg, keys.clone())?;
+            let minter = Minter::new(cfg).or_bad_input()?;
+            let pool = rayon::ThreadPoolBuilder::new()
+                .build()
+                .context("starting minting threads")
+                .or_cannot_proceed()?;
+            TokenStore::mint(&minter, &fmt, &pool)
+        }
+    };
+    Ok((store, alg, keys))
+}
+
+/// The path and query requests go to.
+fn request_target(run: &RunSettings) -> String {
+    match &run.target.url {
+        Some(u) => u
+            .parse::<hyper::Uri>()
+            .ok()
+            .and_then(|u| u.path_and_query().map(|pq| pq.as_str().to_string()))
+            .unwrap_or_else(|| "/".into()),
+        None => EMBEDDED_PATH.into(),
+    }
+}
+
+const EMBEDDED_PATH: &str = "/protected";
+
+/// Runs `jwtstorm run`.
+pub fn run(args: RunArgs) -> Result<i32, Failure> {
+    let p = prepare(&args.scenario, &args.overrides)?;
+    let started_wall = SystemTime::now();
+    let out_dir = match &args.out {
+        Some(d) => d.clone(),
+        None => p.run.report.dir.join(&p.name).join(folder_stamp(started_wall)),
+    };
+    std::fs::create_dir_all(&out_dir)
+        .with_context(|| format!("cannot create the results folder '{}'", out_dir.display()))
+        .or_bad_input()?;
+    let results_path = out_dir.join("results.json");
+    let results_file = AtomicFile::create(&results_path)
+        .with_context(|| format!("cannot write '{}'", results_path.display()))
+        .or_bad_input()?;
+
+    let (store, alg, keys) = tokens(&p)?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let client_threads = match (p.run.load.threads, p.run.target.embedded) {
+        (0, true) => (cores / 2).max(1),
+        (0, false) => cores,
+        (n, _) => n,
+    };
+
+    // The embedded verifier, on its own runtime.
+    let mut embedded = None;
+    let url = if p.run.target.embedded {
+        let verifier = Verifier::new(p.settings.policy(alg), &keys)
+            .map_err(anyhow::Error::msg)
+            .or_bad_input()?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(cores.saturating_sub(client_threads).max(1))
+            .thread_name("jwtstorm-verifier")
+            .enable_all()
+            .build()
+            .context("starting the embedded verifier's runtime")
+            .or_cannot_proceed()?;
+        let config = ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            path: EMBEDDED_PATH.into(),
+            placement: p.run.target.token.clone(),
+            knobs: Knobs::default(),
+            verifier,
+            jwks: JwkSet {
+                keys: keys.iter().map(|k| k.jwk.public()).collect(),
+            },
+        };
+        let running = rt
+            .block_on(server::start(config))
+            .context("starting the embedded verifier on 127.0.0.1")
+            .or_cannot_proceed()?;
+        let url = format!("http://{}{EMBEDDED_PATH}", running.addr);
+        embedded = Some((rt, running));
+        url
+    } else {
+        p.run.target.url.clone().expect("checked: a URL or embedded")
+    };
+
+    let (target, addr) = target(&p.run, &url).or_bad_input()?;
+    let l = &p.run.load;
+    let pacer = (l.model == Model::Open).then(|| Arc::new(Staged::new(&l.stages)));
+    let duration = match &pacer {
+        Some(pc) => pc.length(),
+        None => l.duration.unwrap_or(Duration::from_secs(3600)),
+    };
+    let selector = Selector::new(store.len(), l.pool, l.order == Order::Shuffle, l.reuse, l.seed);
+    let tokens_available = selector.len();
+    let plan = Plan {
+        transport: Arc::new(HyperTransport {
+            addr,
+            http2: p.run.target.http == HttpVersion::Http2,
+            max_body: p.run.target.max_body,
+        }),
+        target: Arc::new(target),
+        tokens: Arc::new(store),
+        selector: Arc::new(selector),
+        pacer: pacer.clone(),
+        accept: p.run.target.accept.clone(),
+        reject: p.run.target.reject.clone(),
+        concurrency: l.concurrency,
+        threads: client_threads,
+        duration,
+        requests: l.requests,
+        warmup: l.warmup,
+        timeout: p.run.target.timeout,
+        connect_timeout: p.run.target.connect_timeout,
+        grace: l.grace,
+    };
+
+    let interrupt = Arc::new(AtomicBool::new(false));
+    install_interrupt(interrupt.clone());
+    let tty = crate::commands::stderr_is_tty();
+    let live = LiveLine {
+        total: duration,
+        target_rate: pacer
+            .as_ref()
+            .map(|pc| pc.total() as f64 / pc.length().as_secs_f64().max(1e-9)),
+        colour: report::colour(tty),
+    };
+    let show_live = tty && !args.quiet;
+    let finished = engine::execute(plan, &interrupt, |snapshot| {
+        if show_live {
+            live.draw(snapshot);
+        }
+    });
+    if show_live {
+        live.clear();
+    }
+    if let Some((rt, running)) = embedded {
+        rt.block_on(running.stop());
+        rt.shutdown_timeout(Duration::from_secs(1));
+    }
+
+    let results = results_of(&p, &finished, &url, cores, tokens_available, &keys, alg);
+    let mut file = results_file;
+    serde_json::to_writer_pretty(file.writer(), &results)
+        .context("encoding results")
+        .or_cannot_proceed()?;
+    file.commit()
+        .with_context(|| format!("writing '{}'", results_path.display()))
+        .or_cannot_proceed()?;
+
+    if !args.quiet {
+        print!(
+            "{}",
+            report::summary::render(&results, report::colour(stdout_is_tty()))
+        );
+        println!("\n  results     {}", results_path.display());
+    }
+    let t = &results.totals;
+    if finished.interrupted {
+        eprintln!("interrupted: results so far are in {}", results_path.display());
+        return Ok(exit::INTERRUPTED);
+    }
+    if t.completed == 0 && t.transport_errors > 0 {
+        let errs: Vec<String> = results
+            .transport_errors
+            .iter()
+            .map(|(k, v)| format!("{v} {k}"))
+            .collect();
+        return Err(anyhow!(
+            "the target {url} gave no response at all ({}); results are in {}",
+            errs.join(", "),
+            results_path.display()
+        ))
+        .or_cannot_proceed();
+    }
+    Ok(exit::OK)
+}
+
+fn stdout_is_tty() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdout().is_terminal()
+}
+
+/// `2026-11-28T17-05-09Z`: an RFC 3339 UTC time that is a valid folder name everywhere.
+fn folder_stamp(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string().replace(':', "-")
+}
+
+/// Prepares the shared request parts and resolves the address.
+fn target(run: &RunSettings, url: &str) -> anyhow::Result<(Target, SocketAddr)> {
+    let uri: hyper::Uri = url.parse().with_context(|| format!("target URL '{url}'"))?;
+    let host = uri.host().context("the target URL has no host")?;
+    let port = uri.port_u16().unwrap_or(80);
+    let addr = (host.trim_start_matches('[').trim_end_matches(']'), port)
+        .to_socket_addrs()
+        .with_context(|| format!("cannot resolve '{host}'"))?
+        .next()
+        .with_context(|| format!("'{host}' resolves to no address"))?;
+    let authority = uri
+        .authority()
+        .map(|a| a.as_str().to_string())
+        .unwrap_or_default();
+    let path = uri
+        .path_and_query()
+        .map_or("/".to_string(), |pq| pq.as_str().to_string());
+    let http2 = run.target.http == HttpVersion::Http2;
+    let prefix = format!("http://{authority}");
+    let request_uri: hyper::Uri = if http2 {
+        format!("{prefix}{path}").parse()?
+    } else {
+        path.parse()?
+    };
+    let token_header = match &run.target.token {
+        Placement::Bearer => Some(hyper::header::AUTHORIZATION),
+        Placement::Header(n) => Some(HeaderName::from_bytes(n.as_bytes()).context("token header name")?),
+        Placement::Cookie(_) => Some(hyper::header::COOKIE),
+        Placement::Query(_) => None,
+    };
+    let mut headers = Vec::new();
+    for (k, v) in &run.target.headers {
+        headers.push((HeaderName::from_bytes(k.as_bytes())?, HeaderValue::from_str(v)?));
+    }
+    Ok((
+        Target {
+            method: run.target.method.parse()?,
+            uri: request_uri,
+            host: HeaderValue::from_str(&authority)?,
+            token_header,
+            headers,
+            body: Bytes::from(run.target.body.clone()),
+            absolute_prefix: http2.then_some(prefix),
+            max_body: run.target.max_body,
+        },
+        addr,
+    ))
+}
+
+/// The scenario as run, with secrets left out: keys by kid and fingerprint, header values
+/// redacted.
+fn scenario_as_run(
+    p: &Prepared,
+    keys: &[KeyMaterial],
+    alg: jsonwebtoken::Algorithm,
+    url: &str,
+) -> serde_json::Value {
+    let mut target = serde_json::to_value(&p.run.target).unwrap_or_default();
+    if let Some(obj) = target.as_object_mut() {
+        obj.insert("url".into(), url.into());
+        obj.insert(
+            "headers".into(),
+            p.run
+                .target
+                .headers
+                .iter()
+                .map(|(k, _)| (k.clone(), serde_json::Value::from("<redacted>")))
+                .collect::<serde_json::Map<_, _>>()
+                .into(),
+        );
+    }
+    let source = match &p.settings.keys.source {
+        KeySource::Generate => "generated".to_string(),
+        KeySource::SecretFile(f) => format!("secret_file {}", f.display()),
+        KeySource::SecretEnv(v) => format!("secret_env {v}"),
+        KeySource::PrivateKeyFile(f) => format!("private_key_file {}", f.display()),
+        KeySource::PrivateKeyEnv(v) => format!("private_key_env {v}"),
+        KeySource::PublicKeyFile(f) => format!("public_key_file {}", f.display()),
+        KeySource::Jwks(f) => format!("jwks_file {}", f.display()),
+        KeySource::Dir(d) => format!("dir {}", d.display()),
+    };
+    let t = &p.settings.tokens;
+    serde_json::json!({
+        "name": p.name,
+        "file": p.loaded.path.display().to_string(),
+        "keys": {
+            "alg": alg::name(alg),
+            "source": source,
+            "keys": keys.iter().map(|k| serde_json::json!({"kid": k.kid, "fingerprint": k.fingerprint})).collect::<Vec<_>>(),
+        },
+        "verifier": p.settings.policy(alg),
+        "tokens": match &p.run.batch {
+            Some(b) => serde_json::json!({ "batch": b.display().to_string() }),
+            None => serde_json::json!({
+                "count": t.count, "seed": t.seed, "ttl_s": t.ttl, "nbf_offset_s": t.nbf_offset,
+                "size": t.size, "claims": t.claims,
+                "mix": t.mix.iter().map(|(c, w)| (c.name().to_string(), *w)).collect::<std::collections::BTreeMap<_, _>>(),
+            }),
+        },
+        "target": target,
+        "load": p.run.load,
+    })
+}
+
+fn results_of(
+    p: &Prepared,
+    f: &Finished,
+    url: &str,
+    cores: usize,
+    tokens: u64,
+    keys: &[KeyMaterial],
+    alg: jsonwebtoken::Algorithm,
+) -> Results {
+    let rec = &f.recorder;
+    let warmup = p.run.load.warmup.min(f.elapsed);
+    let measured_s = (f.elapsed.saturating_sub(warmup)).as_secs_f64();
+    let totals = results::totals(&rec.main, f.scheduled, measured_s);
+    let wt = results::totals(&rec.warmup, f.warmup_scheduled, warmup.as_secs_f64());
+    let (classes, latency, histograms) = results::classes(rec);
+    let (status_codes, transport_errors) = results::codes(&rec.main);
+    let ended = f.started + f.elapsed;
+    let open = p.run.load.model == Model::Open;
+    Results {
+        schema_version: results::SCHEMA_VERSION,
+        meta: Meta {
+            tool_version: env!("CARGO_PKG_VERSION").into(),
+            scenario: p.name.clone(),
+            started: humantime::format_rfc3339_millis(f.started).to_string(),
+            ended: humantime::format_rfc3339_millis(ended).to_string(),
+            interrupted: f.interrupted,
+            cores,
+            threads: f.threads,
+            model: if open { "open" } else { "closed" }.into(),
+            transport: "hyper".into(),
+            http: match p.run.target.http {
+                HttpVersion::Http1 => "1.1".into(),
+                HttpVersion::Http2 => "2".into(),
+            },
+            target_url: url.into(),
+            embedded: p.run.target.embedded,
+            connections_opened: f.connections_opened,
+            tokens,
+            batch_wrapped: f.wrapped,
+        },
+        scenario: scenario_as_run(p, keys, alg, url),
+        totals,
+        latency_us: latency,
+        schedule: open.then(|| Schedule {
+            lag_us: Percentiles::of(&rec.lag),
+            late: rec.late,
+            late_after_ms: LATE_AFTER.as_millis() as u64,
+        }),
+        warmup: Phase {
+            duration_s: warmup.as_secs_f64(),
+            scheduled: wt.scheduled,
+            sent: wt.sent,
+            completed: wt.completed,
+            transport_errors: wt.transport_errors,
+            false_accepts: wt.false_accepts,
+            false_rejects: wt.false_rejects,
+        },
+        classes,
+        status_codes,
+        transport_errors,
+        timeline: f.timeline.clone(),
+        samples: rec.samples.clone(),
+        thresholds: Vec::new(),
+        histograms,
+    }
+}

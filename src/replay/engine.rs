@@ -1,0 +1,443 @@
+//! The replay engine: client threads, each a current-thread runtime running one task per
+//! connection, claim request indices from one shared counter, wait for their due time (open
+//! model), send, classify and record into the thread's own recorder. One aggregator on the
+//! calling thread merges what the workers send over a channel, closes timeline seconds, draws
+//! progress and watches for a stop.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime};
+
+use super::classify::{ErrorKind, Outcome, Verdict};
+use super::pacer::{Pacer, Staged};
+use super::tokens::{Selector, TokenStore};
+use super::transport::{Target, Transport};
+use crate::scenario::run::StatusSet;
+use crate::stats::recorder::{Exchange, Recorder};
+use crate::stats::timeline::{Point, Second, Seconds};
+
+/// How often workers hand closed seconds to the aggregator.
+const FLUSH_EVERY: Duration = Duration::from_millis(200);
+/// Timeline seconds stay open this long for late worker data.
+const CLOSE_AFTER_SECONDS: u32 = 2;
+/// How far ahead of its intended time a scheduled request may leave (one timer tick).
+const TIMER_SLACK: Duration = Duration::from_millis(1);
+/// Marks "not stopped" in [`Shared::stop_at_us`].
+const NOT_STOPPED: u64 = u64::MAX;
+
+/// What to run: the prepared target, tokens and load.
+pub struct Plan<T: Transport + Send + Sync> {
+    pub transport: Arc<T>,
+    pub target: Arc<Target>,
+    pub tokens: Arc<TokenStore>,
+    pub selector: Arc<Selector>,
+    /// `Some` for the open model.
+    pub pacer: Option<Arc<Staged>>,
+    pub accept: StatusSet,
+    pub reject: StatusSet,
+    pub concurrency: usize,
+    pub threads: usize,
+    /// Time bound (the closed model's duration; the open model's schedule length).
+    pub duration: Duration,
+    pub requests: Option<u64>,
+    pub warmup: Duration,
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    pub grace: Duration,
+}
+
+/// What the aggregator shows each second.
+#[derive(Debug, Clone)]
+pub struct Live {
+    pub elapsed: Duration,
+    /// Everything so far; its latency is corrected, at 2 significant digits.
+    pub so_far: Second,
+    /// Requests per second completed over the last second.
+    pub rate: f64,
+    pub stopping: bool,
+}
+
+/// A finished run, before it is turned into results.
+#[derive(Debug)]
+pub struct Finished {
+    pub recorder: Recorder,
+    pub timeline: Vec<Point>,
+    /// Requests the load model scheduled before the run ended (after warmup).
+    pub scheduled: u64,
+    /// Requests scheduled during the warmup.
+    pub warmup_scheduled: u64,
+    pub started: SystemTime,
+    pub elapsed: Duration,
+    pub interrupted: bool,
+    /// The batch ran out and requests started over from its beginning.
+    pub wrapped: bool,
+    pub threads: usize,
+    pub connections_opened: u64,
+}
+
+struct Shared {
+    next: AtomicU64,
+    start: Instant,
+    start_unix: f64,
+    /// Elapsed microseconds at which the run was told to stop.
+    stop_at_us: AtomicU64,
+    connections: AtomicU64,
+}
+
+impl Shared {
+    fn stopped_at(&self) -> Option<Duration> {
+        match self.stop_at_us.load(Ordering::Relaxed) {
+            NOT_STOPPED => None,
+            us => Some(Duration::from_micros(us)),
+        }
+    }
+}
+
+enum Msg {
+    Seconds(Vec<(u32, Second)>),
+    Done(Box<Recorder>),
+}
+
+/// Runs the plan until its bounds or `interrupt`, calling `tick` about once a second.
+pub fn execute<T: Transport + Send + Sync>(
+    plan: Plan<T>,
+    interrupt: &AtomicBool,
+    mut tick: impl FnMut(&Live),
+) -> Finished {
+    let plan = Arc::new(plan);
+    let started = SystemTime::now();
+    let shared = Arc::new(Shared {
+        next: AtomicU64::new(0),
+        start: Instant::now(),
+        start_unix: started
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64()),
+        stop_at_us: AtomicU64::new(NOT_STOPPED),
+        connections: AtomicU64::new(0),
+    });
+    let threads = plan.threads.clamp(1, plan.concurrency.max(1));
+    let (tx, rx) = mpsc::channel::<Msg>();
+    let mut handles = Vec::new();
+    for w in 0..threads {
+        let conns = plan.concurrency / threads + usize::from(w < plan.concurrency % threads);
+        let (plan, shared, tx) = (plan.clone(), shared.clone(), tx.clone());
+        handles.push(
+            std::thread::Builder::new()
+                .name(format!("jwtstorm-worker-{w}"))
+                .spawn(move || worker(conns, &plan, &shared, &tx))
+                .expect("spawning a worker thread"),
+        );
+    }
+    drop(tx);
+
+    let mut merged = Recorder::default();
+    let mut seconds = Seconds::default();
+    let mut timeline = Vec::new();
+    let mut live = Live {
+        elapsed: Duration::ZERO,
+        so_far: Second::default(),
+        rate: 0.0,
+        stopping: false,
+    };
+    let mut last_tick = Instant::now();
+    let mut completed_at_last_tick = 0u64;
+    let mut done = 0;
+    while done < threads {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(Msg::Seconds(batch)) => {
+                for (_, s) in &batch {
+                    live.so_far.merge(s);
+                }
+                seconds.merge(batch);
+            }
+            Ok(Msg::Done(rec)) => {
+                merged.merge(&rec);
+                done += 1;
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+        if interrupt.load(Ordering::Relaxed) && shared.stopped_at().is_none() {
+            let at = shared.start.elapsed().as_micros() as u64;
+            shared.stop_at_us.store(at, Ordering::Relaxed);
+            live.stopping = true;
+        }
+        if last_tick.elapsed() >= Duration::from_secs(1) {
+            let now_sec = shared.start.elapsed().as_secs() as u32;
+            timeline.extend(seconds.close(Some(now_sec.saturating_sub(CLOSE_AFTER_SECONDS))));
+            let completed: u64 = live.so_far.outcomes.iter().sum();
+            live.rate = (completed - completed_at_last_tick) as f64 / last_tick.elapsed().as_secs_f64();
+            completed_at_last_tick = completed;
+            last_tick = Instant::now();
+            live.elapsed = shared.start.elapsed();
+            tick(&live);
+        }
+    }
+    for h in handles {
+        let _ = h.join();
+    }
+    timeline.extend(seconds.close(None));
+    let elapsed = shared.start.elapsed();
+    let stop = shared.stopped_at();
+    let (scheduled_all, warmup_scheduled) = match &plan.pacer {
+        Some(p) => {
+            let end = stop.unwrap_or(plan.duration).min(plan.duration);
+            let cap = |n: u64| plan.requests.map_or(n, |r| n.min(r));
+            let all = cap(p.due_before(end));
+            let warm = cap(p.due_before(plan.warmup.min(end)));
+            (all, warm)
+        }
+        // The closed model schedules exactly what it sends.
+        None => (merged.main.sent + merged.warmup.sent, merged.warmup.sent),
+    };
+    // Requests due but never sent (open model): the stop came while they waited for a connection.
+    let main_scheduled = scheduled_all - warmup_scheduled.min(scheduled_all);
+    merged.main.not_sent = main_scheduled.saturating_sub(merged.main.sent);
+    merged.warmup.not_sent = warmup_scheduled.saturating_sub(merged.warmup.sent);
+    Finished {
+        scheduled: main_scheduled,
+        warmup_scheduled,
+        recorder: merged,
+        timeline,
+        started,
+        elapsed,
+        interrupted: stop.is_some(),
+        wrapped: plan.selector.wrapped(),
+        threads,
+        connections_opened: shared.connections.load(Ordering::Relaxed),
+    }
+}
+
+fn worker<T: Transport + Send + Sync>(
+    conns: usize,
+    plan: &Arc<Plan<T>>,
+    shared: &Arc<Shared>,
+    tx: &mpsc::Sender<Msg>,
+) {
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(_) => {
+            let _ = tx.send(Msg::Done(Box::default()));
+            return;
+        }
+    };
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, async {
+        let state = Rc::new(WorkerState {
+            recorder: RefCell::new(Recorder::default()),
+            seconds: RefCell::new(Seconds::default()),
+            in_flight: [Cell::new(0), Cell::new(0)],
+        });
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..conns {
+            set.spawn_local(connection(plan.clone(), shared.clone(), state.clone()));
+        }
+        // The hard bound: the schedule, then every request's timeout, then the grace period.
+        let hard_deadline = shared.start + plan.duration + plan.timeout + plan.connect_timeout + plan.grace;
+        let mut flush = tokio::time::interval(FLUSH_EVERY);
+        flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                joined = set.join_next() => {
+                    if joined.is_none() {
+                        break;
+                    }
+                }
+                _ = flush.tick() => {
+                    let now_sec = shared.start.elapsed().as_secs() as u32;
+                    let closed = state.seconds.borrow_mut().take_before(Some(now_sec));
+                    if !closed.is_empty() {
+                        let _ = tx.send(Msg::Seconds(closed));
+                    }
+                    let past_grace = shared
+                        .stopped_at()
+                        .is_some_and(|at| shared.start.elapsed() >= at + plan.grace);
+                    if past_grace || Instant::now() >= hard_deadline {
+                        set.abort_all();
+                        while set.join_next().await.is_some() {}
+                        let mut r = state.recorder.borrow_mut();
+                        r.main.aborted += state.in_flight[0].get();
+                        r.warmup.aborted += state.in_flight[1].get();
+                        break;
+                    }
+                }
+            }
+        }
+        let rest = state.seconds.borrow_mut().take_before(None);
+        if !rest.is_empty() {
+            let _ = tx.send(Msg::Seconds(rest));
+        }
+        let rec = std::mem::take(&mut *state.recorder.borrow_mut());
+        let _ = tx.send(Msg::Done(Box::new(rec)));
+    });
+}
+
+struct WorkerState {
+    recorder: RefCell<Recorder>,
+    seconds: RefCell<Seconds>,
+    /// Requests in flight: measured, warmup.
+    in_flight: [Cell<u64>; 2],
+}
+
+/// One connection's loop: claim, wait, send, classify, record.
+async fn connection<T: Transport + Send + Sync>(
+    plan: Arc<Plan<T>>,
+    shared: Arc<Shared>,
+    state: Rc<WorkerState>,
+) {
+    let mut conn: Option<T::Conn> = None;
+    let start = shared.start;
+    let deadline = start + plan.duration;
+    loop {
+        if shared.stopped_at().is_some() {
+            break;
+        }
+        let i = shared.next.fetch_add(1, Ordering::Relaxed);
+        if plan.requests.is_some_and(|n| i >= n) {
+            break;
+        }
+        let intended = match &plan.pacer {
+            Some(p) => match p.due(i) {
+                Some(due) => {
+                    let at = start + due;
+                    // The timer wheel fires on whole milliseconds after the deadline; aiming
+                    // one tick early centres the actual send on the intended time.
+                    let wake = at.checked_sub(TIMER_SLACK).unwrap_or(at);
+                    if wake > Instant::now() {
+                        tokio::time::sleep_until(wake.into()).await;
+                    }
+                    if shared.stopped_at().is_some_and(|s| due >= s) {
+                        break;
+                    }
+                    at
+                }
+                None => break,
+            },
+            None => {
+                let now = Instant::now();
+                if now >= deadline {
+                    break;
+                }
+                now
+            }
+        };
+        let begin = Instant::now();
+        let warmup = intended.duration_since(start) < plan.warmup;
+        let (ti, reused) = plan.selector.pick(i);
+        let (class, expect) = plan.tokens.label(ti);
+        let lag = plan
+            .pacer
+            .as_ref()
+            .map(|_| begin.saturating_duration_since(intended));
+        state.recorder.borrow_mut().sent(lag, reused, warmup);
+        state
+            .seconds
+            .borrow_mut()
+            .sent(begin.duration_since(start).as_secs() as u32);
+        let now_unix = shared.start_unix + begin.duration_since(start).as_secs_f64();
+        let should_accept = expect.accepts_at(now_unix.floor() as i64);
+
+        let flight = &state.in_flight[usize::from(warmup)];
+        flight.set(flight.get() + 1);
+        let result = exchange(&plan, &shared, &mut conn, ti, should_accept, class, &state).await;
+        flight.set(flight.get() - 1);
+        let end = Instant::now();
+
+        let (outcome, status, error, body) = match result {
+            Ok((status, body)) => (
+                Outcome::of_status(status, &plan.accept, &plan.reject),
+                Some(status),
+                None,
+                body,
+            ),
+            Err(kind) => (Outcome::TransportError, None, Some(kind), None),
+        };
+        let ex = Exchange {
+            class,
+            outcome,
+            verdict: Verdict::judge(outcome, should_accept),
+            status,
+            error,
+            // A request that left early is measured from when it left, so the corrected
+            // figure is never below the target's own response time.
+            corrected: end.duration_since(intended.min(begin)),
+            uncorrected: end.duration_since(begin),
+            warmup,
+        };
+        {
+            let mut rec = state.recorder.borrow_mut();
+            rec.record(&ex);
+            if rec.wants_sample(&ex) {
+                let text = match (&body, error) {
+                    (Some(b), _) => b.clone(),
+                    (None, Some(k)) => k.name().as_bytes().to_vec(),
+                    (None, None) => Vec::new(),
+                };
+                rec.keep_sample(&ex, &text);
+            }
+        }
+        state.seconds.borrow_mut().completed(
+            end.duration_since(start).as_secs() as u32,
+            outcome,
+            ex.verdict,
+            ex.corrected.as_micros() as u64,
+        );
+    }
+}
+
+/// Connects if needed, sends one request and reads its response.
+async fn exchange<T: Transport + Send + Sync>(
+    plan: &Plan<T>,
+    shared: &Shared,
+    conn: &mut Option<T::Conn>,
+    ti: usize,
+    should_accept: bool,
+    class: crate::token::classes::TokenClass,
+    state: &WorkerState,
+) -> Result<(u16, Option<Vec<u8>>), ErrorKind> {
+    if conn.is_none() {
+        let c = match tokio::time::timeout(plan.connect_timeout, plan.transport.connect()).await {
+            Err(_) => return Err(ErrorKind::ConnectTimeout),
+            Ok(r) => r?,
+        };
+        shared.connections.fetch_add(1, Ordering::Relaxed);
+        *conn = Some(c);
+    }
+    let req = plan.target.request(plan.tokens.value(ti))?;
+    let keep = |status: u16| {
+        let outcome = Outcome::of_status(status, &plan.accept, &plan.reject);
+        let probe = Exchange {
+            class,
+            outcome,
+            verdict: Verdict::judge(outcome, should_accept),
+            status: Some(status),
+            error: None,
+            corrected: Duration::ZERO,
+            uncorrected: Duration::ZERO,
+            warmup: false,
+        };
+        state.recorder.borrow().wants_sample(&probe)
+    };
+    let c = conn.as_mut().expect("connected above");
+    match tokio::time::timeout(plan.timeout, plan.transport.send(c, req, keep)).await {
+        Err(_) => {
+            *conn = None;
+            Err(ErrorKind::Timeout)
+        }
+        Ok(Err(f)) => {
+            if f.connection_lost {
+                *conn = None;
+            }
+            Err(f.kind)
+        }
+        Ok(Ok(reply)) => {
+            if reply.truncated {
+                *conn = None;
+            }
+            Ok((reply.status, reply.body))
+        }
+    }
+}

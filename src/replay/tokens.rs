@@ -1,0 +1,309 @@
+//! The tokens a run replays, held in memory ready to send: each one already formatted for its
+//! placement (`Bearer ...`, `name=...`, or a whole path with the query), in one shared buffer
+//! so a request takes a zero-copy slice. Plus the order requests take them in.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::{Bytes, BytesMut};
+use rayon::prelude::*;
+
+use crate::token::batch::{BatchError, BatchReader};
+use crate::token::classes::{Expect, TokenClass};
+use crate::token::mint::Minter;
+use crate::token::rng::TokenRng;
+use crate::verifier::server::Placement;
+
+/// Formats a token for its placement into `out`.
+#[derive(Debug, Clone)]
+pub struct Formatter {
+    placement: Placement,
+    /// For query placement: the path and query the token is appended to.
+    path_prefix: String,
+}
+
+impl Formatter {
+    /// A formatter for `placement`; `path_and_query` is the target's (query placement only).
+    pub fn new(placement: Placement, path_and_query: &str) -> Formatter {
+        let path_prefix = match &placement {
+            Placement::Query(name) => {
+                let sep = if path_and_query.contains('?') { '&' } else { '?' };
+                format!("{path_and_query}{sep}{name}=")
+            }
+            _ => String::new(),
+        };
+        Formatter {
+            placement,
+            path_prefix,
+        }
+    }
+
+    fn push(&self, token: &[u8], out: &mut BytesMut) {
+        match &self.placement {
+            Placement::Bearer => {
+                out.extend_from_slice(b"Bearer ");
+                out.extend_from_slice(token);
+            }
+            Placement::Header(_) => out.extend_from_slice(token),
+            Placement::Cookie(name) => {
+                out.extend_from_slice(name.as_bytes());
+                out.extend_from_slice(b"=");
+                out.extend_from_slice(token);
+            }
+            Placement::Query(_) => {
+                out.extend_from_slice(self.path_prefix.as_bytes());
+                for &b in token {
+                    if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                        out.extend_from_slice(&[b]);
+                    } else {
+                        out.extend_from_slice(format!("%{b:02X}").as_bytes());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One block of minted tokens: formatted values, their end offsets, classes and expectations.
+type Block = (BytesMut, Vec<u32>, Vec<TokenClass>, Vec<Expect>);
+
+/// Tokens in memory, formatted for sending.
+#[derive(Debug, Clone)]
+pub struct TokenStore {
+    data: Bytes,
+    ends: Vec<u32>,
+    classes: Vec<TokenClass>,
+    expects: Vec<Expect>,
+}
+
+impl TokenStore {
+    /// Mints `minter`'s whole batch in parallel.
+    pub fn mint(minter: &Minter, fmt: &Formatter, pool: &rayon::ThreadPool) -> TokenStore {
+        let count = minter.config().count;
+        const BLOCK: u64 = 4096;
+        let blocks: Vec<Block> = pool.install(|| {
+            (0..count.div_ceil(BLOCK))
+                .into_par_iter()
+                .map(|b| {
+                    let (start, end) = (b * BLOCK, ((b + 1) * BLOCK).min(count));
+                    let n = (end - start) as usize;
+                    let mut data = BytesMut::with_capacity(n * 330);
+                    let (mut ends, mut classes, mut expects) = (
+                        Vec::with_capacity(n),
+                        Vec::with_capacity(n),
+                        Vec::with_capacity(n),
+                    );
+                    let (mut token, mut scratch) = (Vec::with_capacity(512), Vec::with_capacity(512));
+                    for i in start..end {
+                        token.clear();
+                        let (class, expect) = minter.mint_into(i, &mut token, &mut scratch);
+                        fmt.push(&token, &mut data);
+                        ends.push(data.len() as u32);
+                        classes.push(class);
+                        expects.push(expect);
+                    }
+                    (data, ends, classes, expects)
+                })
+                .collect()
+        });
+        Self::join(blocks)
+    }
+
+    /// Loads a batch file, checking every line.
+    pub fn load(path: &std::path::Path, fmt: &Formatter) -> Result<TokenStore, BatchError> {
+        let mut data = BytesMut::new();
+        let (mut ends, mut classes, mut expects) = (Vec::new(), Vec::new(), Vec::new());
+        for entry in BatchReader::open(path)? {
+            let e = entry?;
+            fmt.push(e.token.as_bytes(), &mut data);
+            ends.push(data.len() as u64);
+            classes.push(e.class);
+            expects.push(e.expect);
+        }
+        if classes.is_empty() {
+            return Err(BatchError::Line {
+                path: path.display().to_string(),
+                line: 1,
+                message: "the batch holds no tokens".into(),
+            });
+        }
+        if data.len() > u32::MAX as usize {
+            return Err(BatchError::Line {
+                path: path.display().to_string(),
+                line: classes.len() as u64,
+                message: "the batch is larger than 4 GiB; split it".into(),
+            });
+        }
+        Ok(TokenStore {
+            data: data.freeze(),
+            ends: ends.into_iter().map(|e| e as u32).collect(),
+            classes,
+            expects,
+        })
+    }
+
+    fn join(blocks: Vec<Block>) -> TokenStore {
+        let total: usize = blocks.iter().map(|b| b.0.len()).sum();
+        let n: usize = blocks.iter().map(|b| b.1.len()).sum();
+        let mut data = BytesMut::with_capacity(total);
+        let (mut ends, mut classes, mut expects) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for (d, e, c, x) in blocks {
+            let base = data.len() as u32;
+            data.extend_from_slice(&d);
+            ends.extend(e.into_iter().map(|v| v + base));
+            classes.extend(c);
+            expects.extend(x);
+        }
+        TokenStore {
+            data: data.freeze(),
+            ends,
+            classes,
+            expects,
+        }
+    }
+
+    /// How many tokens the store holds.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether the store is empty.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The formatted value of token `i` (a zero-copy slice).
+    pub fn value(&self, i: usize) -> Bytes {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        self.data.slice(start..self.ends[i] as usize)
+    }
+
+    /// Token `i`'s class and expected answer.
+    pub fn label(&self, i: usize) -> (TokenClass, Expect) {
+        (self.classes[i], self.expects[i])
+    }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        self.data.len() + self.ends.len() * 4 + self.classes.len() + self.expects.len() * 24
+    }
+
+    /// Tokens per class.
+    pub fn per_class(&self) -> std::collections::BTreeMap<TokenClass, u64> {
+        let mut m = std::collections::BTreeMap::new();
+        for c in &self.classes {
+            *m.entry(*c).or_default() += 1;
+        }
+        m
+    }
+}
+
+/// Which token each request sends: batch order or a seeded shuffle, optionally limited to a pool
+/// of the first N tokens, with a share of requests replaying a token already sent.
+#[derive(Debug)]
+pub struct Selector {
+    order: Option<Vec<u32>>,
+    len: u64,
+    reuse: f64,
+    seed: u64,
+    /// Fresh tokens handed out so far.
+    cursor: AtomicU64,
+}
+
+impl Selector {
+    /// A selector over `len` tokens (after the pool limit).
+    pub fn new(len: usize, pool: Option<u64>, shuffle: bool, reuse: f64, seed: u64) -> Selector {
+        let len = pool.map_or(len as u64, |p| p.min(len as u64));
+        let order = shuffle.then(|| {
+            let mut v: Vec<u32> = (0..len as u32).collect();
+            let mut rng = TokenRng::new(seed, u64::MAX);
+            for i in (1..v.len()).rev() {
+                let j = rng.below(i as u64 + 1) as usize;
+                v.swap(i, j);
+            }
+            v
+        });
+        Selector {
+            order,
+            len,
+            reuse,
+            seed,
+            cursor: AtomicU64::new(0),
+        }
+    }
+
+    /// The token for request `i`, and whether it replays one already sent.
+    pub fn pick(&self, i: u64) -> (usize, bool) {
+        let fresh_so_far = self.cursor.load(Ordering::Relaxed);
+        let reuse = self.reuse > 0.0 && fresh_so_far > 0 && {
+            let mut rng = TokenRng::new(self.seed ^ 0x5eed_5eed, i);
+            rng.next_f64() < self.reuse
+        };
+        let position = if reuse {
+            let mut rng = TokenRng::new(self.seed ^ 0xface, i);
+            rng.below(fresh_so_far.min(self.len))
+        } else {
+            self.cursor.fetch_add(1, Ordering::Relaxed) % self.len
+        };
+        let index = match &self.order {
+            Some(o) => o[position as usize] as usize,
+            None => position as usize,
+        };
+        (index, reuse)
+    }
+
+    /// Whether requests have gone past the last token and started over.
+    pub fn wrapped(&self) -> bool {
+        self.cursor.load(Ordering::Relaxed) > self.len
+    }
+
+    /// Distinct tokens available.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether no token is available.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_every_placement() {
+        let mut out = BytesMut::new();
+        Formatter::new(Placement::Bearer, "/p").push(b"a.b.c", &mut out);
+        Formatter::new(Placement::Cookie("jwt".into()), "/p").push(b"a.b.c", &mut out);
+        Formatter::new(Placement::Query("t".into()), "/p?x=1").push(b"a b", &mut out);
+        assert_eq!(&out[..], b"Bearer a.b.cjwt=a.b.c/p?x=1&t=a%20b");
+    }
+
+    #[test]
+    fn sequential_wraps_and_shuffle_is_a_permutation() {
+        let s = Selector::new(5, None, false, 0.0, 1);
+        let picks: Vec<usize> = (0..7).map(|i| s.pick(i).0).collect();
+        assert_eq!(picks, vec![0, 1, 2, 3, 4, 0, 1]);
+        assert!(s.wrapped());
+        let s = Selector::new(100, None, true, 0.0, 7);
+        let mut picks: Vec<usize> = (0..100).map(|i| s.pick(i).0).collect();
+        assert_ne!(picks, (0..100).collect::<Vec<_>>());
+        picks.sort();
+        assert_eq!(picks, (0..100).collect::<Vec<_>>());
+        assert!(!s.wrapped());
+    }
+
+    #[test]
+    fn reuse_and_pool() {
+        let s = Selector::new(10_000, None, false, 0.5, 3);
+        let reused = (0..10_000).filter(|i| s.pick(*i).1).count();
+        assert!((4_000..6_000).contains(&reused), "{reused}");
+        let s = Selector::new(10_000, Some(10), false, 0.0, 3);
+        assert!((0..1000).all(|i| s.pick(i).0 < 10));
+    }
+}

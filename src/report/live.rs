@@ -1,0 +1,65 @@
+//! The live line on stderr, redrawn every second on a terminal.
+
+use std::io::Write;
+use std::time::Duration;
+
+use super::{micros, thousands};
+use crate::replay::engine::Live;
+
+/// Draws the live line.
+pub struct LiveLine {
+    pub total: Duration,
+    /// Open model: the scheduled rate to compare against.
+    pub target_rate: Option<f64>,
+    pub colour: bool,
+}
+
+impl LiveLine {
+    /// The line for one tick, without the carriage return.
+    pub fn render(&self, l: &Live) -> String {
+        let s = &l.so_far;
+        let q = |q: f64| {
+            if s.latency.is_empty() {
+                "-".to_string()
+            } else {
+                micros(s.latency.value_at_quantile(q))
+            }
+        };
+        let rate = match self.target_rate {
+            Some(t) => format!("{:.0}/{t:.0} req/s", l.rate),
+            None => format!("{:.0} req/s", l.rate),
+        };
+        let fa = format!("false accepts {}", thousands(s.false_accepts));
+        let fa = if self.colour && s.false_accepts > 0 {
+            format!("\x1b[1;31m{fa}\x1b[0m")
+        } else {
+            fa
+        };
+        format!(
+            "{}[{:>5.1}s / {:.0}s, {:.0}s left] {rate}  p50 {}  p99 {} (corrected)  accepted {}  rejected {}  errors {}  {fa}",
+            if l.stopping { "stopping " } else { "" },
+            l.elapsed.as_secs_f64(),
+            self.total.as_secs_f64(),
+            self.total.saturating_sub(l.elapsed).as_secs_f64(),
+            q(0.5),
+            q(0.99),
+            thousands(s.outcomes[0]),
+            thousands(s.outcomes[1]),
+            thousands(s.outcomes[2] + s.outcomes[3]),
+        )
+    }
+
+    /// Redraws the line in place on stderr.
+    pub fn draw(&self, l: &Live) {
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "\r\x1b[2K{}", self.render(l));
+        let _ = err.flush();
+    }
+
+    /// Clears the line.
+    pub fn clear(&self) {
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "\r\x1b[2K");
+        let _ = err.flush();
+    }
+}

@@ -1,0 +1,191 @@
+//! The text summary printed after a run, in the spirit of wrk and oha: what was asked, what
+//! came back, latency with what it measures, and the verdicts per token class.
+
+use std::fmt::Write;
+
+use super::{micros, thousands};
+use crate::stats::recorder::Percentiles;
+use crate::stats::results::Results;
+
+fn row(p: &Percentiles) -> String {
+    format!(
+        "p50 {:>8}  p90 {:>8}  p99 {:>8}  p99.9 {:>8}  max {:>8}  mean {:>8}",
+        micros(p.p50),
+        micros(p.p90),
+        micros(p.p99),
+        micros(p.p99_9),
+        micros(p.max),
+        micros(p.mean.round() as u64)
+    )
+}
+
+/// Renders the summary of `r`; `colour` marks false accepts and rejects in red.
+pub fn render(r: &Results, colour: bool) -> String {
+    let red = |s: String, bad: bool| {
+        if colour && bad {
+            format!("\x1b[1;31m{s}\x1b[0m")
+        } else {
+            s
+        }
+    };
+    let t = &r.totals;
+    let m = &r.meta;
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "{}{} — {} model, {} transport, HTTP/{}, {} thread(s)",
+        if m.interrupted { "INTERRUPTED: " } else { "" },
+        m.scenario,
+        m.model,
+        m.transport,
+        m.http,
+        m.threads
+    );
+    let _ = writeln!(
+        o,
+        "  target      {}{}",
+        m.target_url,
+        if m.embedded {
+            " (embedded reference verifier)"
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(
+        o,
+        "  requests    scheduled {}  sent {}  completed {}  transport errors {}  cancelled {}",
+        thousands(t.scheduled),
+        thousands(t.sent),
+        thousands(t.completed),
+        thousands(t.transport_errors),
+        thousands(t.cancelled)
+    );
+    let warm = if r.warmup.sent > 0 {
+        format!(
+            " (after {:.1}s warmup: {} requests not counted)",
+            r.warmup.duration_s,
+            thousands(r.warmup.sent)
+        )
+    } else {
+        String::new()
+    };
+    let _ = writeln!(
+        o,
+        "  throughput  {:.1} responses/s over {:.2}s{warm}",
+        t.throughput_rps, t.duration_s
+    );
+    let _ = writeln!(o, "  latency of all responses, µs resolution:");
+    let _ = writeln!(
+        o,
+        "    corrected   (from intended send)  {}",
+        row(&r.latency_us.corrected)
+    );
+    let _ = writeln!(
+        o,
+        "    uncorrected (from actual send)    {}",
+        row(&r.latency_us.uncorrected)
+    );
+    if let Some(s) = &r.schedule {
+        let _ = writeln!(
+            o,
+            "  schedule    send lag p50 {}  p99 {}  max {}; {} request(s) left more than {}ms late",
+            micros(s.lag_us.p50),
+            micros(s.lag_us.p99),
+            micros(s.lag_us.max),
+            thousands(s.late),
+            s.late_after_ms
+        );
+    }
+    let _ = writeln!(
+        o,
+        "  verdicts    correct accepts {}  correct rejects {}  {}  {}",
+        thousands(t.correct_accepts),
+        thousands(t.correct_rejects),
+        red(
+            format!("false accepts {}", thousands(t.false_accepts)),
+            t.false_accepts > 0
+        ),
+        red(
+            format!("false rejects {}", thousands(t.false_rejects)),
+            t.false_rejects > 0
+        ),
+    );
+    let _ = writeln!(
+        o,
+        "\n  {:<20} {:>9} {:>9} {:>9} {:>10} {:>8} {:>9} {:>9} {:>10} {:>10}",
+        "class",
+        "count",
+        "accepted",
+        "rejected",
+        "unexpected",
+        "errors",
+        "false acc",
+        "false rej",
+        "p50 corr",
+        "p99 corr"
+    );
+    for (name, c) in &r.classes {
+        let get = |m: &std::collections::BTreeMap<String, u64>, k: &str| m.get(k).copied().unwrap_or(0);
+        let all = c.latency_us.corrected.get("all").copied().unwrap_or_default();
+        let fa = get(&c.verdicts, "false_accept");
+        let fr = get(&c.verdicts, "false_reject");
+        let _ = writeln!(
+            o,
+            "  {:<20} {:>9} {:>9} {:>9} {:>10} {:>8} {} {} {:>10} {:>10}",
+            name,
+            thousands(c.count),
+            thousands(get(&c.outcomes, "accepted")),
+            thousands(get(&c.outcomes, "rejected")),
+            thousands(get(&c.outcomes, "unexpected_status")),
+            thousands(get(&c.outcomes, "transport_error")),
+            red(format!("{:>9}", thousands(fa)), fa > 0),
+            red(format!("{:>9}", thousands(fr)), fr > 0),
+            if all.count > 0 {
+                micros(all.p50)
+            } else {
+                "-".into()
+            },
+            if all.count > 0 {
+                micros(all.p99)
+            } else {
+                "-".into()
+            },
+        );
+    }
+    let codes: Vec<String> = r
+        .status_codes
+        .iter()
+        .map(|(k, v)| format!("{k} × {}", thousands(*v)))
+        .collect();
+    let _ = writeln!(
+        o,
+        "\n  status codes      {}",
+        if codes.is_empty() {
+            "none".into()
+        } else {
+            codes.join(", ")
+        }
+    );
+    let errs: Vec<String> = r
+        .transport_errors
+        .iter()
+        .map(|(k, v)| format!("{k} × {}", thousands(*v)))
+        .collect();
+    let _ = writeln!(
+        o,
+        "  transport errors  {}",
+        if errs.is_empty() {
+            "none".into()
+        } else {
+            errs.join(", ")
+        }
+    );
+    if m.batch_wrapped {
+        let _ = writeln!(
+            o,
+            "  note: the {} tokens ran out and the batch started over; later requests replayed tokens",
+            thousands(m.tokens)
+        );
+    }
+    o
+}

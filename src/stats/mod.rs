@@ -1,0 +1,5 @@
+//! Recording and summarizing: per-worker recorders, the timeline, and the results file.
+
+pub mod recorder;
+pub mod results;
+pub mod timeline;

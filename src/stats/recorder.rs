@@ -1,0 +1,381 @@
+//! Per-worker recording: counts and HdrHistograms per token class and outcome, corrected and
+//! uncorrected, plus the send lag of scheduled requests. Workers record into their own
+//! [`Recorder`]; the aggregator merges them.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+use crate::replay::classify::{ErrorKind, Outcome, Verdict};
+use crate::token::classes::TokenClass;
+
+/// Highest latency a histogram tracks, in microseconds (one hour); longer values saturate.
+pub const MAX_US: u64 = 3_600_000_000;
+/// Significant digits of the main histograms.
+pub const SIGFIG: u8 = 3;
+/// Requests sent this much after their intended time count as late.
+pub const LATE_AFTER: Duration = Duration::from_millis(5);
+/// Response bodies kept per (class, outcome, status) as samples.
+pub const SAMPLES_PER_KIND: usize = 3;
+/// Bytes kept of a sample body.
+pub const SAMPLE_BYTES: usize = 512;
+
+/// A new microsecond histogram with the standard bounds.
+pub fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_US, SIGFIG).expect("static histogram bounds are valid")
+}
+
+/// Microseconds in `d`, at least 1 (the histogram's lowest value).
+pub fn micros(d: Duration) -> u64 {
+    (d.as_micros() as u64).clamp(1, MAX_US)
+}
+
+/// Counts and latencies of one token class.
+#[derive(Debug, Clone, Default)]
+pub struct ClassTally {
+    pub outcomes: [u64; 4],
+    pub verdicts: [u64; 5],
+    /// Latency from the intended send time, per outcome.
+    pub corrected: [Option<Histogram<u64>>; 4],
+    /// Latency from the actual send, per outcome.
+    pub uncorrected: [Option<Histogram<u64>>; 4],
+}
+
+impl ClassTally {
+    fn merge(&mut self, other: &ClassTally) {
+        for i in 0..4 {
+            self.outcomes[i] += other.outcomes[i];
+            for (mine, theirs) in [
+                (&mut self.corrected[i], &other.corrected[i]),
+                (&mut self.uncorrected[i], &other.uncorrected[i]),
+            ] {
+                if let Some(h) = theirs {
+                    mine.get_or_insert_with(histogram).add(h).expect("same bounds");
+                }
+            }
+        }
+        for i in 0..5 {
+            self.verdicts[i] += other.verdicts[i];
+        }
+    }
+
+    /// Requests of this class with an outcome.
+    pub fn count(&self) -> u64 {
+        self.outcomes.iter().sum()
+    }
+}
+
+/// Everything counted for one phase (warmup or measured).
+#[derive(Debug, Clone, Default)]
+pub struct Tally {
+    pub classes: BTreeMap<TokenClass, ClassTally>,
+    pub status_codes: BTreeMap<u16, u64>,
+    pub errors: BTreeMap<ErrorKind, u64>,
+    /// Requests that left (or tried to: a failed connect counts).
+    pub sent: u64,
+    /// Sent requests that replayed a token already used.
+    pub reused: u64,
+    /// Sent requests still in flight when the run was cut short.
+    pub aborted: u64,
+    /// Requests due before the run ended that never left (set when the run ends).
+    pub not_sent: u64,
+}
+
+impl Tally {
+    fn merge(&mut self, other: &Tally) {
+        for (c, t) in &other.classes {
+            self.classes.entry(*c).or_default().merge(t);
+        }
+        for (s, n) in &other.status_codes {
+            *self.status_codes.entry(*s).or_default() += n;
+        }
+        for (k, n) in &other.errors {
+            *self.errors.entry(*k).or_default() += n;
+        }
+        self.sent += other.sent;
+        self.reused += other.reused;
+        self.aborted += other.aborted;
+        self.not_sent += other.not_sent;
+    }
+
+    /// Requests with an outcome, by outcome.
+    pub fn outcomes(&self) -> [u64; 4] {
+        let mut o = [0; 4];
+        for t in self.classes.values() {
+            for (i, n) in t.outcomes.iter().enumerate() {
+                o[i] += n;
+            }
+        }
+        o
+    }
+
+    /// Requests with an outcome, by verdict.
+    pub fn verdicts(&self) -> [u64; 5] {
+        let mut v = [0; 5];
+        for t in self.classes.values() {
+            for (i, n) in t.verdicts.iter().enumerate() {
+                v[i] += n;
+            }
+        }
+        v
+    }
+}
+
+/// One kept response body, for a report to show what went wrong.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Sample {
+    pub class: TokenClass,
+    pub outcome: Outcome,
+    pub verdict: Verdict,
+    pub status: Option<u16>,
+    pub error: Option<ErrorKind>,
+    /// The first bytes of the body, lossily decoded.
+    pub body: String,
+}
+
+/// One finished request, as the engine reports it.
+#[derive(Debug, Clone, Copy)]
+pub struct Exchange {
+    pub class: TokenClass,
+    pub outcome: Outcome,
+    pub verdict: Verdict,
+    pub status: Option<u16>,
+    pub error: Option<ErrorKind>,
+    /// From the intended send time to the end (equal to `uncorrected` in the closed model).
+    pub corrected: Duration,
+    /// From the actual send to the end.
+    pub uncorrected: Duration,
+    pub warmup: bool,
+}
+
+/// A worker's recorder.
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    pub main: Tally,
+    pub warmup: Tally,
+    /// How long after their intended time scheduled requests left (open model).
+    pub lag: Histogram<u64>,
+    /// Scheduled requests that left more than [`LATE_AFTER`] after their intended time.
+    pub late: u64,
+    pub samples: Vec<Sample>,
+    sample_counts: BTreeMap<(TokenClass, Outcome, Option<u16>, Option<ErrorKind>), usize>,
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Recorder {
+            main: Tally::default(),
+            warmup: Tally::default(),
+            lag: histogram(),
+            late: 0,
+            samples: Vec::new(),
+            sample_counts: BTreeMap::new(),
+        }
+    }
+}
+
+impl Recorder {
+    /// Notes that a request left, `lag` after its intended time.
+    pub fn sent(&mut self, lag: Option<Duration>, reused: bool, warmup: bool) {
+        let tally = if warmup { &mut self.warmup } else { &mut self.main };
+        tally.sent += 1;
+        tally.reused += reused as u64;
+        if let Some(lag) = lag {
+            self.lag.saturating_record(lag.as_micros() as u64);
+            if lag > LATE_AFTER {
+                self.late += 1;
+            }
+        }
+    }
+
+    /// Records a finished request.
+    pub fn record(&mut self, e: &Exchange) {
+        let tally = if e.warmup {
+            &mut self.warmup
+        } else {
+            &mut self.main
+        };
+        let t = tally.classes.entry(e.class).or_default();
+        let o = e.outcome as usize;
+        t.outcomes[o] += 1;
+        t.verdicts[Verdict::ALL.iter().position(|v| *v == e.verdict).unwrap_or(4)] += 1;
+        if !e.warmup {
+            t.corrected[o]
+                .get_or_insert_with(histogram)
+                .saturating_record(micros(e.corrected));
+            t.uncorrected[o]
+                .get_or_insert_with(histogram)
+                .saturating_record(micros(e.uncorrected));
+        }
+        if let Some(s) = e.status {
+            *tally.status_codes.entry(s).or_default() += 1;
+        }
+        if let Some(k) = e.error {
+            *tally.errors.entry(k).or_default() += 1;
+        }
+    }
+
+    /// Whether a body for this exchange should be kept: unexpected outcomes and wrong verdicts,
+    /// a few of each kind.
+    pub fn wants_sample(&self, e: &Exchange) -> bool {
+        let interesting = matches!(e.outcome, Outcome::UnexpectedStatus | Outcome::TransportError)
+            || matches!(e.verdict, Verdict::FalseAccept | Verdict::FalseReject);
+        interesting
+            && self
+                .sample_counts
+                .get(&(e.class, e.outcome, e.status, e.error))
+                .is_none_or(|n| *n < SAMPLES_PER_KIND)
+    }
+
+    /// Keeps a sample body for `e` (call when [`Recorder::wants_sample`] said yes).
+    pub fn keep_sample(&mut self, e: &Exchange, body: &[u8]) {
+        let n = self
+            .sample_counts
+            .entry((e.class, e.outcome, e.status, e.error))
+            .or_default();
+        if *n >= SAMPLES_PER_KIND {
+            return;
+        }
+        *n += 1;
+        self.samples.push(Sample {
+            class: e.class,
+            outcome: e.outcome,
+            verdict: e.verdict,
+            status: e.status,
+            error: e.error,
+            body: String::from_utf8_lossy(&body[..body.len().min(SAMPLE_BYTES)]).into_owned(),
+        });
+    }
+
+    /// Adds another worker's recording to this one.
+    pub fn merge(&mut self, other: &Recorder) {
+        self.main.merge(&other.main);
+        self.warmup.merge(&other.warmup);
+        self.lag.add(&other.lag).expect("same bounds");
+        self.late += other.late;
+        for s in &other.samples {
+            let n = self
+                .sample_counts
+                .entry((s.class, s.outcome, s.status, s.error))
+                .or_default();
+            if *n < SAMPLES_PER_KIND {
+                *n += 1;
+                self.samples.push(s.clone());
+            }
+        }
+    }
+}
+
+/// Latency percentiles of one histogram, in microseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Percentiles {
+    pub count: u64,
+    pub min: u64,
+    pub mean: f64,
+    pub p50: u64,
+    pub p75: u64,
+    pub p90: u64,
+    pub p95: u64,
+    pub p99: u64,
+    #[serde(rename = "p99.9")]
+    pub p99_9: u64,
+    #[serde(rename = "p99.99")]
+    pub p99_99: u64,
+    pub max: u64,
+}
+
+impl Percentiles {
+    /// Summarizes `h` (all zeros when it is empty).
+    pub fn of(h: &Histogram<u64>) -> Percentiles {
+        if h.is_empty() {
+            return Percentiles::default();
+        }
+        Percentiles {
+            count: h.len(),
+            min: h.min(),
+            mean: (h.mean() * 10.0).round() / 10.0,
+            p50: h.value_at_quantile(0.50),
+            p75: h.value_at_quantile(0.75),
+            p90: h.value_at_quantile(0.90),
+            p95: h.value_at_quantile(0.95),
+            p99: h.value_at_quantile(0.99),
+            p99_9: h.value_at_quantile(0.999),
+            p99_99: h.value_at_quantile(0.9999),
+            max: h.max(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ex(class: TokenClass, outcome: Outcome, verdict: Verdict, ms: u64) -> Exchange {
+        Exchange {
+            class,
+            outcome,
+            verdict,
+            status: Some(200),
+            error: None,
+            corrected: Duration::from_millis(ms * 10),
+            uncorrected: Duration::from_millis(ms),
+            warmup: false,
+        }
+    }
+
+    #[test]
+    fn records_and_merges() {
+        let mut a = Recorder::default();
+        let mut b = Recorder::default();
+        a.record(&ex(
+            TokenClass::Valid,
+            Outcome::Accepted,
+            Verdict::CorrectAccept,
+            1,
+        ));
+        b.record(&ex(
+            TokenClass::Valid,
+            Outcome::Accepted,
+            Verdict::CorrectAccept,
+            3,
+        ));
+        b.record(&ex(
+            TokenClass::AlgNone,
+            Outcome::Accepted,
+            Verdict::FalseAccept,
+            2,
+        ));
+        let mut w = ex(TokenClass::Valid, Outcome::Accepted, Verdict::CorrectAccept, 9);
+        w.warmup = true;
+        b.record(&w);
+        a.merge(&b);
+        let valid = &a.main.classes[&TokenClass::Valid];
+        assert_eq!(valid.outcomes, [2, 0, 0, 0]);
+        let c = Percentiles::of(valid.corrected[0].as_ref().unwrap());
+        let u = Percentiles::of(valid.uncorrected[0].as_ref().unwrap());
+        assert_eq!((c.count, u.count), (2, 2));
+        assert!(c.max >= 29_000 && u.max <= 3_010, "{c:?} {u:?}");
+        assert_eq!(a.main.verdicts()[2], 1);
+        assert_eq!(a.warmup.outcomes()[0], 1);
+        assert_eq!(a.main.status_codes[&200], 3);
+    }
+
+    #[test]
+    fn samples_are_capped_per_kind() {
+        let mut r = Recorder::default();
+        let e = ex(TokenClass::AlgNone, Outcome::Accepted, Verdict::FalseAccept, 1);
+        for _ in 0..10 {
+            if r.wants_sample(&e) {
+                r.keep_sample(&e, b"welcome");
+            }
+        }
+        assert_eq!(r.samples.len(), SAMPLES_PER_KIND);
+        assert!(!r.wants_sample(&ex(
+            TokenClass::Valid,
+            Outcome::Accepted,
+            Verdict::CorrectAccept,
+            1
+        )));
+    }
+}
