@@ -324,7 +324,12 @@ async fn connection<T: Transport + Send + Sync>(
                 now
             }
         };
-        let begin = Instant::now();
+        // The closed model has no schedule: a request is intended when it leaves.
+        let begin = if plan.pacer.is_some() {
+            Instant::now()
+        } else {
+            intended
+        };
         let warmup = intended.duration_since(start) < plan.warmup;
         let (ti, reused) = plan.selector.pick(i);
         let (class, expect) = plan.tokens.label(ti);

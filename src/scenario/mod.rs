@@ -213,14 +213,15 @@ impl Loaded {
                 scenario,
             }),
             Err(e) => {
-                let location = match e.span() {
-                    Some(span) => location(path, &text, span.start),
-                    None => path.display().to_string(),
+                let (location, table) = match e.span() {
+                    Some(span) => (location(path, &text, span.start), table_at(&text, span.start)),
+                    None => (path.display().to_string(), None),
                 };
-                Err(ScenarioError {
-                    location,
-                    message: e.message().to_string(),
-                })
+                let message = match table {
+                    Some(t) if e.message().starts_with("unknown field") => format!("[{t}]: {}", e.message()),
+                    _ => e.message().to_string(),
+                };
+                Err(ScenarioError { location, message })
             }
         }
     }
@@ -247,6 +248,17 @@ impl Loaded {
             self.path.parent().unwrap_or(Path::new(".")).join(candidate)
         }
     }
+}
+
+/// The `[table]` a byte offset sits in, if any.
+fn table_at(text: &str, offset: usize) -> Option<String> {
+    text[..offset.min(text.len())].lines().rev().find_map(|l| {
+        let l = l.trim();
+        l.strip_prefix('[')
+            .and_then(|r| r.split(']').next())
+            .map(|t| t.trim_matches('[').trim().to_string())
+            .filter(|t| !t.is_empty() && !t.contains(['"', '=', ',']))
+    })
 }
 
 fn location(path: &Path, text: &str, offset: usize) -> String {

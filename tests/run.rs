@@ -1,0 +1,586 @@
+//! `jwtstorm run` end to end against the real reference verifier on 127.0.0.1:0: counts agree
+//! with what the server counted, false accepts show up when the verifier is broken, coordinated
+//! omission is corrected, faults are accounted for, and an interrupted run still writes results.
+//! Timing assertions use wide margins: these machines are small and shared.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Parser;
+use jsonwebtoken::Algorithm;
+use jwtstorm::cli::Cli;
+use jwtstorm::scenario::Loaded;
+use jwtstorm::scenario::resolve::Settings;
+use jwtstorm::token::keys::{JwkSet, KeyMaterial};
+use jwtstorm::verifier::server::{self, Knobs, Placement, RunningServer, ServerConfig};
+use jwtstorm::verifier::verify::Verifier;
+use serde_json::Value;
+
+const SECRET: &str = "an-hmac-secret-of-32-bytes-or-more!!";
+
+/// A folder with a secret file and a scenario that points at `url`.
+struct Fixture {
+    dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    fn new(target: &str, load: &str, tokens: &str) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("secret"), SECRET).unwrap();
+        let text = format!(
+            "name = \"t\"\n[target]\n{target}\n[verifier]\naudience = \"api://orders\"\nissuer = \"https://auth.example.test\"\n\
+             [keys]\nalg = \"HS256\"\nsecret_file = \"secret\"\n[tokens]\n{tokens}\n[load]\n{load}\n"
+        );
+        std::fs::write(dir.path().join("s.toml"), text).unwrap();
+        Fixture { dir }
+    }
+
+    fn scenario(&self) -> PathBuf {
+        self.dir.path().join("s.toml")
+    }
+
+    fn out(&self) -> PathBuf {
+        self.dir.path().join("out")
+    }
+
+    /// Runs the scenario in-process; returns the exit code and the results.
+    fn run(&self, extra: &[&str]) -> (i32, Value) {
+        let scenario = self.scenario();
+        let out = self.out();
+        let mut argv = vec![
+            "jwtstorm",
+            "run",
+            scenario.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ];
+        argv.extend_from_slice(extra);
+        let code = match jwtstorm::run(Cli::try_parse_from(argv).unwrap()) {
+            Ok(c) => c,
+            Err(f) => {
+                eprintln!("run failed: {f}");
+                f.code
+            }
+        };
+        (code, read_results(&out))
+    }
+}
+
+fn read_results(dir: &Path) -> Value {
+    let text = std::fs::read_to_string(dir.join("results.json")).expect("results.json is written");
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The reference verifier with the scenario's policy and key, on its own runtime.
+struct Server {
+    rt: tokio::runtime::Runtime,
+    running: Option<RunningServer>,
+}
+
+impl Server {
+    fn start(scenario: &Path, knobs: Knobs) -> Server {
+        let s = Settings::from_scenario(&Loaded::read(scenario).unwrap()).unwrap();
+        let key =
+            KeyMaterial::from_secret(Algorithm::HS256, None, SECRET.as_bytes().to_vec(), "test").unwrap();
+        let verifier = Verifier::new(s.policy(Algorithm::HS256), std::slice::from_ref(&key)).unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let running = rt
+            .block_on(server::start(ServerConfig {
+                listen: "127.0.0.1:0".parse().unwrap(),
+                path: "/protected".into(),
+                placement: Placement::Bearer,
+                knobs,
+                verifier,
+                jwks: JwkSet { keys: vec![] },
+            }))
+            .unwrap();
+        Server {
+            rt,
+            running: Some(running),
+        }
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.running.as_ref().unwrap().addr
+    }
+
+    fn metrics(&self) -> &server::Metrics {
+        &self.running.as_ref().unwrap().metrics
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(r) = self.running.take() {
+            self.rt.block_on(r.stop());
+        }
+    }
+}
+
+fn n(v: &Value, path: &str) -> u64 {
+    let mut cur = v;
+    for key in path.split('.') {
+        cur = &cur[key];
+    }
+    cur.as_u64()
+        .unwrap_or_else(|| panic!("{path} is not a count: {cur}"))
+}
+
+/// scheduled = completed + transport_errors + cancelled, and the classes add up to the totals.
+fn assert_accounted(r: &Value) {
+    let t = &r["totals"];
+    assert_eq!(
+        n(t, "scheduled"),
+        n(t, "completed") + n(t, "transport_errors") + n(t, "cancelled"),
+        "{t}"
+    );
+    assert_eq!(
+        n(t, "completed"),
+        n(t, "accepted") + n(t, "rejected") + n(t, "unexpected_status")
+    );
+    let classes = r["classes"].as_object().unwrap();
+    let total: u64 = classes.values().map(|c| n(c, "count")).sum();
+    assert_eq!(total, n(t, "completed") + n(t, "transport_errors"));
+    let codes: u64 = r["status_codes"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(codes, n(t, "completed"));
+    let errors: u64 = r["transport_errors"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(errors, n(t, "transport_errors"));
+}
+
+const MIX: &str = "count = 3000\nseed = 9\n\
+    mix = { valid = 60, expired = 5, bad_signature = 5, alg_none = 5, tampered_payload = 5, wrong_audience = 5, \
+    wrong_issuer = 5, malformed = 5, missing_exp = 5 }";
+
+#[test]
+fn closed_loop_counts_match_the_servers_metrics() {
+    let f = Fixture::new(
+        "url = \"http://127.0.0.1:1/protected\"",
+        "concurrency = 8\nrequests = 3000\nduration = \"60s\"",
+        MIX,
+    );
+    let server = Server::start(&f.scenario(), Knobs::default());
+    let url = format!("http://{}/protected", server.addr());
+    let (code, r) = f.run(&["--url", &url]);
+    assert_eq!(code, 0);
+    assert_accounted(&r);
+    let t = &r["totals"];
+    assert_eq!(n(t, "scheduled"), 3000);
+    assert_eq!(n(t, "completed"), 3000);
+    let m = server.metrics();
+    assert_eq!(
+        n(t, "accepted"),
+        m.accepted.load(std::sync::atomic::Ordering::Relaxed)
+    );
+    assert_eq!(n(t, "rejected"), m.rejected_total());
+    assert_eq!(n(t, "false_accepts"), 0);
+    assert_eq!(n(t, "false_rejects"), 0);
+    // Every invalid class was sent and rejected; valid ones were accepted.
+    let classes = r["classes"].as_object().unwrap();
+    assert_eq!(classes.len(), 9);
+    for (name, c) in classes {
+        let key = if name == "valid" { "accepted" } else { "rejected" };
+        assert_eq!(n(c, &format!("outcomes.{key}")), n(c, "count"), "{name}");
+        // The closed model has no schedule: corrected and uncorrected agree.
+        assert_eq!(
+            c["latency_us"]["corrected"]["all"],
+            c["latency_us"]["uncorrected"]["all"]
+        );
+    }
+    assert_eq!(r["meta"]["model"], "closed");
+    assert!(r["schedule"].is_null());
+    assert_eq!(r["meta"]["target_url"], url);
+}
+
+#[test]
+fn a_broken_verifier_produces_false_accepts() {
+    let f = Fixture::new(
+        "url = \"http://127.0.0.1:1/protected\"",
+        "concurrency = 4\nrequests = 2000\nduration = \"60s\"",
+        MIX,
+    );
+    let server = Server::start(
+        &f.scenario(),
+        Knobs {
+            vulnerable: true,
+            ..Knobs::default()
+        },
+    );
+    let (code, r) = f.run(&["--url", &format!("http://{}/protected", server.addr())]);
+    assert_eq!(code, 0);
+    assert_accounted(&r);
+    let alg_none = &r["classes"]["alg_none"];
+    assert!(n(alg_none, "verdicts.false_accept") > 0, "{alg_none}");
+    assert!(n(&r, "totals.false_accepts") >= n(alg_none, "verdicts.false_accept"));
+    let samples = r["samples"].as_array().unwrap();
+    assert!(
+        samples
+            .iter()
+            .any(|s| s["verdict"] == "false_accept" && s["class"] == "alg_none")
+    );
+
+    // A route that answers 200 to anything lets every invalid token in.
+    let (_, r) = f.run(&["--url", &format!("http://{}/healthz", server.addr())]);
+    assert_accounted(&r);
+    let valid = n(&r, "classes.valid.count");
+    assert_eq!(n(&r, "totals.false_accepts"), 2000 - valid);
+}
+
+#[test]
+fn embedded_open_loop_schedules_every_request() {
+    let f = Fixture::new(
+        "embedded = true",
+        "rate = 400\nduration = \"3s\"\nwarmup = \"1s\"\nconcurrency = 16",
+        MIX,
+    );
+    let (code, r) = f.run(&[]);
+    assert_eq!(code, 0);
+    assert_accounted(&r);
+    assert_eq!(r["meta"]["model"], "open");
+    assert_eq!(r["meta"]["embedded"], true);
+    // 3 s at 400/s: 400 in the warmup, 800 measured.
+    assert_eq!(n(&r, "warmup.scheduled"), 400);
+    assert_eq!(n(&r, "totals.scheduled"), 800);
+    assert_eq!(n(&r, "totals.completed"), 800);
+    assert_eq!(n(&r, "totals.false_accepts") + n(&r, "totals.false_rejects"), 0);
+    let lat = &r["latency_us"];
+    assert!(n(lat, "corrected.p99") >= n(lat, "uncorrected.p50"));
+    assert!(!r["timeline"].as_array().unwrap().is_empty());
+    let sent: u64 = r["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| n(p, "sent"))
+        .sum();
+    assert_eq!(sent, 1200, "the timeline covers warmup and measured seconds");
+}
+
+#[test]
+fn coordinated_omission_is_corrected() {
+    // A 1 s stall every 2.5 s at 400 requests/s over 4 connections: hundreds of requests are due
+    // during each stall, but only the few in flight see the stall from their actual send.
+    let f = Fixture::new(
+        "url = \"http://127.0.0.1:1/protected\"",
+        "rate = 400\nduration = \"5s\"\nconcurrency = 4",
+        "count = 2000\nmix = { valid = 1 }",
+    );
+    let server = Server::start(
+        &f.scenario(),
+        Knobs {
+            stall: Some((Duration::from_secs(1), Duration::from_millis(2500))),
+            ..Knobs::default()
+        },
+    );
+    let (code, r) = f.run(&["--url", &format!("http://{}/protected", server.addr())]);
+    assert_eq!(code, 0);
+    assert_accounted(&r);
+    let lat = &r["latency_us"];
+    let corrected = n(lat, "corrected.p99");
+    let uncorrected = n(lat, "uncorrected.p99");
+    eprintln!("corrected p99 {corrected}µs, uncorrected p99 {uncorrected}µs");
+    assert!(
+        corrected >= 300_000,
+        "corrected p99 {corrected}µs should show the stall"
+    );
+    assert!(
+        uncorrected < 150_000,
+        "uncorrected p99 {uncorrected}µs should hide it"
+    );
+    assert!(n(&r, "schedule.late") > 100, "{}", r["schedule"]);
+    assert_eq!(n(&r, "totals.completed"), 2000);
+}
+
+#[test]
+fn faults_are_counted_and_the_run_stays_bounded() {
+    let started = std::time::Instant::now();
+    // Nothing listens: every request fails to connect, results are still written, exit 3.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let f = Fixture::new(
+        "url = \"http://127.0.0.1:1/protected\"",
+        "rate = 200\nduration = \"1s\"\nconcurrency = 4",
+        MIX,
+    );
+    let (code, r) = f.run(&["--url", &format!("http://{dead}/protected")]);
+    assert_eq!(code, 3);
+    assert_accounted(&r);
+    assert_eq!(n(&r, "totals.scheduled"), 200);
+    assert_eq!(
+        n(&r, "transport_errors.connect_refused"),
+        n(&r, "totals.transport_errors")
+    );
+    assert!(n(&r, "totals.transport_errors") > 0);
+
+    // 500s are unexpected statuses, kept as samples.
+    let server = Server::start(
+        &f.scenario(),
+        Knobs {
+            fail_rate: 1.0,
+            ..Knobs::default()
+        },
+    );
+    let (code, r) = f.run(&["--url", &format!("http://{}/protected", server.addr())]);
+    assert_eq!(code, 0);
+    assert_accounted(&r);
+    assert_eq!(n(&r, "status_codes.500"), 200);
+    assert_eq!(n(&r, "totals.unexpected_status"), 200);
+    assert!(
+        r["samples"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["status"] == 500)
+    );
+    drop(server);
+
+    // Resets: the server closes every connection before answering.
+    let server = Server::start(
+        &f.scenario(),
+        Knobs {
+            close_rate: 1.0,
+            ..Knobs::default()
+        },
+    );
+    let (_, r) = f.run(&["--url", &format!("http://{}/protected", server.addr())]);
+    assert_accounted(&r);
+    assert_eq!(n(&r, "totals.transport_errors"), 200, "{}", r["transport_errors"]);
+    drop(server);
+
+    // A server that never answers: every request times out, within the run's bound.
+    let server = Server::start(
+        &f.scenario(),
+        Knobs {
+            hang_rate: 1.0,
+            ..Knobs::default()
+        },
+    );
+    std::fs::write(
+        f.scenario(),
+        std::fs::read_to_string(f.scenario())
+            .unwrap()
+            .replace("[target]\n", "[target]\ntimeout = \"300ms\"\n"),
+    )
+    .unwrap();
+    let (_, r) = f.run(&["--url", &format!("http://{}/protected", server.addr())]);
+    assert_accounted(&r);
+    let timeouts = n(&r, "transport_errors.timeout");
+    assert!(timeouts > 0);
+    assert_eq!(n(&r, "totals.completed"), 0);
+    // 4 connections, each waiting 300 ms per request: most of the 200 due were never sent.
+    assert!(n(&r, "totals.cancelled") > 100, "{}", r["totals"]);
+    assert!(started.elapsed() < Duration::from_secs(60));
+}
+
+#[test]
+fn overrides_replace_scenario_values() {
+    let f = Fixture::new(
+        "embedded = true",
+        "concurrency = 2\nduration = \"30s\"",
+        "count = 500\nmix = { valid = 1 }",
+    );
+    let (code, r) = f.run(&[
+        "--rate",
+        "300",
+        "--duration",
+        "1s",
+        "--concurrency",
+        "3",
+        "--threads",
+        "1",
+    ]);
+    assert_eq!(code, 0);
+    assert_eq!(r["meta"]["model"], "open");
+    assert_eq!(n(&r, "totals.scheduled"), 300);
+    assert_eq!(r["scenario"]["load"]["concurrency"], 3);
+    assert_eq!(n(&r, "meta.threads"), 1);
+    // 500 tokens for 300 requests: no wrap; with --requests 700 in a closed loop, a wrap.
+    assert_eq!(r["meta"]["batch_wrapped"], false);
+    let f = Fixture::new(
+        "embedded = true",
+        "concurrency = 2\nrequests = 700\nduration = \"30s\"",
+        "count = 500\nmix = { valid = 1 }",
+    );
+    let (_, r) = f.run(&[]);
+    assert_eq!(n(&r, "totals.completed"), 700);
+    assert_eq!(r["meta"]["batch_wrapped"], true);
+    assert_eq!(n(&r, "totals.false_rejects"), 0);
+}
+
+#[test]
+fn results_never_hold_the_secret() {
+    let f = Fixture::new(
+        "embedded = true\nheaders = { x-api-key = \"sekrit-header\" }",
+        "requests = 50",
+        "count = 50",
+    );
+    let (code, _) = f.run(&[]);
+    assert_eq!(code, 0);
+    let text = std::fs::read_to_string(f.out().join("results.json")).unwrap();
+    assert!(!text.contains(SECRET));
+    assert!(!text.contains("sekrit-header"));
+    assert!(text.contains("\"fingerprint\""));
+}
+
+#[test]
+fn an_interrupted_run_writes_valid_results() {
+    let f = Fixture::new(
+        "embedded = true",
+        "rate = 200\nduration = \"30s\"\nconcurrency = 4",
+        MIX,
+    );
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin!("jwtstorm"))
+        .args([
+            "run",
+            f.scenario().to_str().unwrap(),
+            "--out",
+            f.out().to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let started = std::time::Instant::now();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "the grace period bounds the stop"
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.starts_with("INTERRUPTED: t"), "{stdout}");
+    let r = read_results(&f.out());
+    assert_eq!(r["meta"]["interrupted"], true);
+    assert_accounted(&r);
+    // About 2.5 s of a 30 s schedule: far fewer than the 6000 planned, and more than none.
+    let scheduled = n(&r, "totals.scheduled");
+    assert!((100..3000).contains(&scheduled), "{scheduled}");
+    assert!(!f.dir.path().join("out/results.json.partial").exists());
+}
+
+#[test]
+fn results_match_the_schema() {
+    let schema: Value = serde_json::from_str(include_str!("../schema/results.schema.json")).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let f = Fixture::new(
+        "embedded = true",
+        "rate = 300\nduration = \"2s\"\nwarmup = \"500ms\"",
+        MIX,
+    );
+    let (_, open) = f.run(&[]);
+    let f2 = Fixture::new("embedded = true", "requests = 300", MIX);
+    let (_, closed) = f2.run(&[]);
+    for r in [open, closed] {
+        let errors: Vec<String> = validator
+            .iter_errors(&r)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{errors:#?}");
+    }
+    // The schema is strict enough to catch drift: an unknown field fails.
+    let mut bad = read_results(&f.out());
+    bad["totals"]["bogus"] = 1.into();
+    assert!(!validator.is_valid(&bad));
+}
+
+/// Each validation error, exactly as the user sees it.
+#[test]
+fn validation_errors_name_file_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: &[(&str, &str)] = &[
+        (
+            "[target]\nembedded = true\n[load]\nmodel = \"closed\"\nrate = 100\n",
+            "s.toml:5:8: load.rate: a rate needs the open model (load.model = \"open\"); the closed model sends as fast as the target answers",
+        ),
+        (
+            "[target]\nembedded = true\n[load]\nduration = \"5s\"\nwarmup = \"10s\"\n",
+            "s.toml:5:10: load.warmup: the warmup (10.00s) must be shorter than the run (5.00s)",
+        ),
+        (
+            "[target]\nembedded = true\ncolour = \"red\"\n",
+            "s.toml:3:1: [target]: unknown field `colour`, expected one of `embedded`, `url`, `method`, `token`, \
+             `headers`, `body`, `body_file`, `accept`, `reject`, `timeout`, `connect_timeout`, `http`, `max_body`, \
+             `ca_file`, `client_cert_file`, `client_key_file`, `insecure`",
+        ),
+        (
+            "[target]\nembedded = true\n[load]\nconcurrency = \"lots\"\n",
+            "s.toml:4:15: invalid type: string \"lots\", expected i64",
+        ),
+        (
+            "[target]\nembedded = true\n[load]\nstages = [{ duration = \"1s\", rate = 10 }]\nduration = \"5s\"\n",
+            "s.toml:5:12: load.duration: with stages the run lasts as long as the stages; remove load.duration",
+        ),
+        (
+            "[target]\nembedded = true\n[keys]\nalg = \"HS256\"\n[tokens]\nmix = { psychic_signature = 1 }\n",
+            "",
+        ),
+    ];
+    for (i, (text, want)) in cases.iter().enumerate() {
+        let path = dir.path().join("s.toml");
+        std::fs::write(&path, text).unwrap();
+        let out = std::process::Command::new(assert_cmd::cargo::cargo_bin!("jwtstorm"))
+            .current_dir(dir.path())
+            .args(["validate", "s.toml"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "case {i}: {stderr}");
+        if want.is_empty() {
+            assert!(stderr.contains("psychic_signature"), "case {i}: {stderr}");
+        } else {
+            assert_eq!(stderr.trim_end(), format!("error: {want}"), "case {i}");
+        }
+        assert!(!dir.path().join("reports").exists(), "validate writes nothing");
+    }
+    // Flags are checked the same way.
+    std::fs::write(dir.path().join("s.toml"), "[target]\nembedded = true\n").unwrap();
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin!("jwtstorm"))
+        .current_dir(dir.path())
+        .args(["validate", "s.toml", "--warmup", "20s"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("the warmup (20.00s) must be shorter than the run (10.00s)")
+    );
+    let ok = std::process::Command::new(assert_cmd::cargo::cargo_bin!("jwtstorm"))
+        .current_dir(dir.path())
+        .args(["validate", "s.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains(": ok"));
+}
