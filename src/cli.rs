@@ -256,6 +256,15 @@ pub struct ServeArgs {
     /// Accept every token with a signature-free check (a deliberately vulnerable verifier).
     #[arg(long, help_heading = "Test knobs")]
     pub vulnerable: bool,
+    /// Serve HTTPS with this certificate chain (PEM); h2 and http/1.1 by ALPN.
+    #[arg(long, value_name = "FILE", requires = "tls_key", help_heading = "TLS")]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert", help_heading = "TLS")]
+    pub tls_key: Option<PathBuf>,
+    /// Require client certificates issued by this CA (mutual TLS).
+    #[arg(long, value_name = "FILE", requires = "tls_cert", help_heading = "TLS")]
+    pub client_ca: Option<PathBuf>,
     /// Worker threads (default: all cores).
     #[arg(long, short = 'j', value_name = "N")]
     pub threads: Option<usize>,

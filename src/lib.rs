@@ -10,6 +10,7 @@ pub mod replay;
 pub mod report;
 pub mod scenario;
 pub mod stats;
+pub mod tls;
 pub mod token;
 pub mod units;
 pub mod verifier;

@@ -98,6 +98,7 @@ impl Server {
                 knobs,
                 verifier,
                 jwks: JwkSet { keys: vec![] },
+                tls: None,
             }))
             .unwrap();
         Server {

@@ -70,6 +70,7 @@ async fn start(alg: Algorithm, keys: &[KeyMaterial], knobs: Knobs, placement: Pl
         jwks: JwkSet {
             keys: keys.iter().map(|k| k.jwk.public()).collect(),
         },
+        tls: None,
     })
     .await
     .unwrap()

@@ -74,6 +74,9 @@ pub fn prepare(path: &Path, o: &LoadOverrides) -> Result<Prepared, Failure> {
         ))
         .or_bad_input();
     }
+    if let Some(url) = &run.target.url {
+        tls_for(&run, url).or_bad_input()?;
+    }
     Ok(Prepared {
         loaded,
         name,
@@ -153,13 +156,6 @@ pub fn apply_overrides(run: &mut RunSettings, o: &LoadOverrides) -> Result<(), S
             "2" => HttpVersion::Http2,
             other => return Err(format!("--http '{other}': expected 1.1 or 2")),
         };
-    }
-    if let Some(u) = &run.target.url
-        && u.starts_with("https://")
-    {
-        return Err(format!(
-            "'{u}': https targets are not supported by this build yet; use http://"
-        ));
     }
     Ok(())
 }
@@ -278,6 +274,7 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
             jwks: JwkSet {
                 keys: keys.iter().map(|k| k.jwk.public()).collect(),
             },
+            tls: None,
         };
         let running = rt
             .block_on(server::start(config))
@@ -291,6 +288,7 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
     };
 
     let (target, addr) = target(&p.run, &url).or_bad_input()?;
+    let tls = tls_for(&p.run, &url).or_bad_input()?;
     let l = &p.run.load;
     let pacer = (l.model == Model::Open).then(|| Arc::new(Staged::new(&l.stages)));
     let duration = match &pacer {
@@ -304,6 +302,7 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
             addr,
             http2: p.run.target.http == HttpVersion::Http2,
             max_body: p.run.target.max_body,
+            tls,
         }),
         target: Arc::new(target),
         tokens: Arc::new(store),
@@ -396,7 +395,8 @@ fn folder_stamp(t: SystemTime) -> String {
 fn target(run: &RunSettings, url: &str) -> anyhow::Result<(Target, SocketAddr)> {
     let uri: hyper::Uri = url.parse().with_context(|| format!("target URL '{url}'"))?;
     let host = uri.host().context("the target URL has no host")?;
-    let port = uri.port_u16().unwrap_or(80);
+    let https = uri.scheme_str() == Some("https");
+    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
     let addr = (host.trim_start_matches('[').trim_end_matches(']'), port)
         .to_socket_addrs()
         .with_context(|| format!("cannot resolve '{host}'"))?
@@ -410,7 +410,7 @@ fn target(run: &RunSettings, url: &str) -> anyhow::Result<(Target, SocketAddr)> 
         .path_and_query()
         .map_or("/".to_string(), |pq| pq.as_str().to_string());
     let http2 = run.target.http == HttpVersion::Http2;
-    let prefix = format!("http://{authority}");
+    let prefix = format!("{}://{authority}", if https { "https" } else { "http" });
     let request_uri: hyper::Uri = if http2 {
         format!("{prefix}{path}").parse()?
     } else {
@@ -439,6 +439,33 @@ fn target(run: &RunSettings, url: &str) -> anyhow::Result<(Target, SocketAddr)> 
         },
         addr,
     ))
+}
+
+/// The TLS connector for an `https://` target.
+fn tls_for(
+    run: &RunSettings,
+    url: &str,
+) -> anyhow::Result<Option<(tokio_rustls::TlsConnector, rustls::pki_types::ServerName<'static>)>> {
+    let uri: hyper::Uri = url.parse()?;
+    let t = &run.target;
+    if uri.scheme_str() != Some("https") {
+        if t.ca_file.is_some() || t.client_cert_file.is_some() || t.insecure {
+            anyhow::bail!(
+                "target: ca_file, client_cert_file and insecure need an https:// target, not '{url}'"
+            );
+        }
+        return Ok(None);
+    }
+    let config = crate::tls::client_config(&crate::tls::ClientTls {
+        ca_file: t.ca_file.as_deref(),
+        client_cert: t.client_cert_file.as_deref(),
+        client_key: t.client_key_file.as_deref(),
+        insecure: t.insecure,
+        http2: t.http == HttpVersion::Http2,
+    })
+    .map_err(anyhow::Error::msg)?;
+    let name = crate::tls::server_name(uri.host().unwrap_or_default()).map_err(anyhow::Error::msg)?;
+    Ok(Some((tokio_rustls::TlsConnector::from(config), name)))
 }
 
 /// The scenario as run, with secrets left out: keys by kid and fingerprint, header values

@@ -79,6 +79,15 @@ pub fn run(args: ServeArgs) -> Result<i32, Failure> {
         hang_rate: args.hang_rate.unwrap_or(0.0),
         vulnerable: args.vulnerable,
     };
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(
+            crate::tls::server_config(cert, key, args.client_ca.as_deref())
+                .map_err(anyhow::Error::msg)
+                .or_bad_input()?,
+        ),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let jwks = JwkSet {
         keys: keys.iter().map(|k| k.jwk.public()).collect(),
     };
@@ -92,13 +101,21 @@ pub fn run(args: ServeArgs) -> Result<i32, Failure> {
         .context("starting the runtime")
         .or_cannot_proceed()?;
     rt.block_on(async move {
-        let config = ServerConfig { listen, path: args.path.clone(), placement, knobs, verifier, jwks };
+        let config = ServerConfig {
+            listen,
+            path: args.path.clone(),
+            placement,
+            knobs,
+            verifier,
+            jwks,
+            tls,
+        };
         let running = server::start(config)
             .await
             .with_context(|| format!("cannot listen on {listen}"))
             .or_cannot_proceed()?;
         let mut out = std::io::stdout();
-        let _ = writeln!(out, "listening on http://{}", running.addr);
+        let _ = writeln!(out, "listening on {scheme}://{}", running.addr);
         let _ = out.flush();
         eprintln!(
             "jwtstorm serve: verifying {} on {} ({} key(s); /healthz, /metrics, /.well-known/jwks.json); Ctrl-C stops",

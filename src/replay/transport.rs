@@ -93,18 +93,48 @@ impl Target {
     }
 }
 
-/// hyper's client connections, HTTP/1.1 or h2c with prior knowledge, over plain TCP.
-#[derive(Debug, Clone)]
+/// hyper's client connections: HTTP/1.1, or HTTP/2 (h2 over TLS by ALPN, h2c with prior
+/// knowledge on plain TCP).
+#[derive(Clone)]
 pub struct HyperTransport {
     pub addr: SocketAddr,
     pub http2: bool,
     pub max_body: u64,
+    /// For `https://` targets: the connector and the name the certificate must carry.
+    pub tls: Option<(tokio_rustls::TlsConnector, rustls::pki_types::ServerName<'static>)>,
 }
 
 /// A hyper connection.
 pub enum HyperConn {
     Http1(hyper::client::conn::http1::SendRequest<Full<Bytes>>),
     Http2(hyper::client::conn::http2::SendRequest<Full<Bytes>>),
+}
+
+/// Runs the HTTP handshake over any stream and drives the connection on this thread.
+async fn handshake<IO>(io: IO, http2: bool) -> Result<HyperConn, ErrorKind>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let io = TokioIo::new(io);
+    if http2 {
+        let (send, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+            .handshake(io)
+            .await
+            .map_err(|e| ErrorKind::of_error(&e))?;
+        tokio::task::spawn_local(async move {
+            let _ = conn.await;
+        });
+        Ok(HyperConn::Http2(send))
+    } else {
+        let (send, conn) = hyper::client::conn::http1::Builder::new()
+            .handshake(io)
+            .await
+            .map_err(|e| ErrorKind::of_error(&e))?;
+        tokio::task::spawn_local(async move {
+            let _ = conn.await;
+        });
+        Ok(HyperConn::Http1(send))
+    }
 }
 
 impl Transport for HyperTransport {
@@ -115,25 +145,20 @@ impl Transport for HyperTransport {
             .await
             .map_err(|e| ErrorKind::of_connect(&e))?;
         let _ = stream.set_nodelay(true);
-        let io = TokioIo::new(stream);
-        if self.http2 {
-            let (send, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
-                .handshake(io)
-                .await
-                .map_err(|e| ErrorKind::of_error(&e))?;
-            tokio::task::spawn_local(async move {
-                let _ = conn.await;
-            });
-            Ok(HyperConn::Http2(send))
-        } else {
-            let (send, conn) = hyper::client::conn::http1::Builder::new()
-                .handshake(io)
-                .await
-                .map_err(|e| ErrorKind::of_error(&e))?;
-            tokio::task::spawn_local(async move {
-                let _ = conn.await;
-            });
-            Ok(HyperConn::Http1(send))
+        match &self.tls {
+            None => handshake(stream, self.http2).await,
+            Some((connector, name)) => {
+                let tls = connector
+                    .connect(name.clone(), stream)
+                    .await
+                    .map_err(|e| match e.kind() {
+                        std::io::ErrorKind::ConnectionReset => ErrorKind::Reset,
+                        std::io::ErrorKind::UnexpectedEof => ErrorKind::Closed,
+                        _ => ErrorKind::Tls,
+                    })?;
+                let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+                handshake(tls, h2).await
+            }
         }
     }
 

@@ -129,6 +129,8 @@ pub struct ServerConfig {
     pub knobs: Knobs,
     pub verifier: Verifier,
     pub jwks: JwkSet,
+    /// Serve HTTPS (h2 and http/1.1 by ALPN) with this configuration.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// Latency buckets of the verification histogram, in seconds.
@@ -284,6 +286,7 @@ pub async fn start(cfg: ServerConfig) -> std::io::Result<RunningServer> {
         started: Instant::now(),
         requests: AtomicU64::new(0),
     });
+    let tls = cfg.tls.map(tokio_rustls::TlsAcceptor::from);
     let (shutdown, mut stop_rx) = watch::channel(false);
     let task = tokio::spawn(async move {
         loop {
@@ -299,13 +302,28 @@ pub async fn start(cfg: ServerConfig) -> std::io::Result<RunningServer> {
             let _ = stream.set_nodelay(true);
             let state = state.clone();
             let mut conn_stop = stop_rx.clone();
+            let tls = tls.clone();
             tokio::spawn(async move {
                 let svc = service_fn(move |req| handle(state.clone(), req));
                 let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                let conn = builder.serve_connection(TokioIo::new(stream), svc);
-                tokio::select! {
-                    _ = conn => {}
-                    _ = conn_stop.changed() => {}
+                match tls {
+                    None => {
+                        let conn = builder.serve_connection(TokioIo::new(stream), svc);
+                        tokio::select! {
+                            _ = conn => {}
+                            _ = conn_stop.changed() => {}
+                        }
+                    }
+                    Some(acceptor) => {
+                        let handshake =
+                            tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream));
+                        let Ok(Ok(stream)) = handshake.await else { return };
+                        let conn = builder.serve_connection(TokioIo::new(stream), svc);
+                        tokio::select! {
+                            _ = conn => {}
+                            _ = conn_stop.changed() => {}
+                        }
+                    }
                 }
             });
         }
