@@ -300,6 +300,13 @@ pub struct LoadOverrides {
     /// HTTP version: 1.1 or 2.
     #[arg(long, value_name = "VERSION", help_heading = "Overrides")]
     pub http: Option<String>,
+    /// Add a threshold, such as 'valid.p99 < 20ms' or 'false_accepts == 0' (repeatable).
+    #[arg(
+        long = "threshold",
+        value_name = "METRIC OP LIMIT",
+        help_heading = "Overrides"
+    )]
+    pub thresholds: Vec<String>,
 }
 
 #[derive(Debug, Args)]

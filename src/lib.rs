@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod commands;
 pub mod error;
+pub mod gate;
 pub mod replay;
 pub mod report;
 pub mod scenario;

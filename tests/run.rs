@@ -492,12 +492,18 @@ fn results_match_the_schema() {
     let validator = jsonschema::validator_for(&schema).unwrap();
     let f = Fixture::new(
         "embedded = true",
-        "rate = 300\nduration = \"2s\"\nwarmup = \"500ms\"",
+        "rate = 300\nduration = \"2s\"\nwarmup = \"500ms\"\n[thresholds]\n\"p99\" = \"< 10s\"\n\"oversized.p99\" = \"< 1s\"",
         MIX,
     );
     let (_, open) = f.run(&[]);
     let f2 = Fixture::new("embedded = true", "requests = 300", MIX);
     let (_, closed) = f2.run(&[]);
+    assert_eq!(open["thresholds"][0]["name"], "oversized.p99");
+    assert_eq!(
+        open["thresholds"][0]["value"],
+        Value::Null,
+        "no oversized tokens were sent"
+    );
     for r in [open, closed] {
         let errors: Vec<String> = validator
             .iter_errors(&r)
@@ -584,4 +590,56 @@ fn validation_errors_name_file_line_and_key() {
         String::from_utf8_lossy(&ok.stderr)
     );
     assert!(String::from_utf8_lossy(&ok.stdout).contains(": ok"));
+}
+
+#[test]
+fn thresholds_pass_then_fail_against_a_broken_verifier() {
+    let f = Fixture::new(
+        "url = \"http://127.0.0.1:1/protected\"",
+        "concurrency = 4\nrequests = 1000\nduration = \"60s\"\n[thresholds]\n\"false_accepts\" = \"== 0\"\n\
+         \"valid.p99\" = \"< 5s\"\n\"error_rate\" = \"< 1%\"\n\"alg_none.false_accept_rate\" = \"== 0%\"",
+        MIX,
+    );
+    let good = Server::start(&f.scenario(), Knobs::default());
+    let (code, r) = f.run(&["--url", &format!("http://{}/protected", good.addr())]);
+    assert_eq!(code, 0, "{}", r["thresholds"]);
+    let verdicts = r["thresholds"].as_array().unwrap();
+    assert_eq!(verdicts.len(), 4);
+    assert!(verdicts.iter().all(|v| v["passed"] == true));
+    // A flag adds a threshold that cannot hold.
+    let (code, r) = f.run(&[
+        "--url",
+        &format!("http://{}/protected", good.addr()),
+        "--threshold",
+        "throughput > 100000000/s",
+    ]);
+    assert_eq!(code, 1);
+    let t = r["thresholds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "throughput")
+        .unwrap()
+        .clone();
+    assert_eq!(t["passed"], false);
+    assert!(t["value"].as_f64().unwrap() > 0.0);
+    drop(good);
+
+    let bad = Server::start(
+        &f.scenario(),
+        Knobs {
+            vulnerable: true,
+            ..Knobs::default()
+        },
+    );
+    let (code, r) = f.run(&["--url", &format!("http://{}/protected", bad.addr())]);
+    assert_eq!(code, 1);
+    let failed: Vec<&str> = r["thresholds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["passed"] == false)
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed, vec!["alg_none.false_accept_rate", "false_accepts"]);
 }

@@ -150,6 +150,15 @@ pub fn apply_overrides(run: &mut RunSettings, o: &LoadOverrides) -> Result<(), S
             crate::units::format_duration(d)
         ));
     }
+    for t in &o.thresholds {
+        let at = t
+            .find(['<', '>', '=', '!'])
+            .ok_or_else(|| format!("--threshold '{t}': expected METRIC OP LIMIT, such as 'p99 < 20ms'"))?;
+        let parsed =
+            crate::gate::thresholds::parse(&t[..at], &t[at..]).map_err(|e| format!("--threshold: {e}"))?;
+        run.thresholds.retain(|x| x.name != parsed.name);
+        run.thresholds.push(parsed);
+    }
     if let Some(h) = &o.http {
         run.target.http = match h.as_str() {
             "1.1" | "1" => HttpVersion::Http1,
@@ -344,7 +353,8 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
         rt.shutdown_timeout(Duration::from_secs(1));
     }
 
-    let results = results_of(&p, &finished, &url, cores, tokens_available, &keys, alg);
+    let mut results = results_of(&p, &finished, &url, cores, tokens_available, &keys, alg);
+    results.thresholds = p.run.thresholds.iter().map(|t| t.evaluate(&results)).collect();
     let mut file = results_file;
     serde_json::to_writer_pretty(file.writer(), &results)
         .context("encoding results")
@@ -366,6 +376,10 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
         return Ok(exit::INTERRUPTED);
     }
     if t.completed == 0 && t.transport_errors > 0 {
+        let failed = results.thresholds.iter().filter(|v| !v.passed).count();
+        if failed > 0 {
+            eprintln!("{failed} threshold(s) failed");
+        }
         let errs: Vec<String> = results
             .transport_errors
             .iter()
@@ -377,6 +391,11 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
             results_path.display()
         ))
         .or_cannot_proceed();
+    }
+    let failed = results.thresholds.iter().filter(|v| !v.passed).count();
+    if failed > 0 {
+        eprintln!("{failed} of {} threshold(s) failed", results.thresholds.len());
+        return Ok(exit::VERDICT);
     }
     Ok(exit::OK)
 }

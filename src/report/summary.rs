@@ -180,6 +180,15 @@ pub fn render(r: &Results, colour: bool) -> String {
             errs.join(", ")
         }
     );
+    if !r.thresholds.is_empty() {
+        let _ = writeln!(
+            o,
+            "\n  thresholds (latency is corrected unless named uncorrected):"
+        );
+        for v in &r.thresholds {
+            let _ = writeln!(o, "    {}", red(v.to_string(), !v.passed));
+        }
+    }
     if m.batch_wrapped {
         let _ = writeln!(
             o,

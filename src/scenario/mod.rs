@@ -28,6 +28,9 @@ pub struct Scenario {
     pub load: LoadSection,
     #[serde(default)]
     pub report: ReportSection,
+    /// `"[class.][uncorrected.]metric" = "OP LIMIT"`.
+    #[serde(default)]
+    pub thresholds: BTreeMap<String, Spanned<String>>,
 }
 
 /// `[target]`: where requests go and how responses are read.

@@ -157,6 +157,8 @@ pub struct RunSettings {
     pub report: ReportSettings,
     /// Replay this batch instead of minting.
     pub batch: Option<PathBuf>,
+    #[serde(skip)]
+    pub thresholds: Vec<crate::gate::thresholds::Threshold>,
 }
 
 impl Default for RunSettings {
@@ -199,6 +201,7 @@ impl Default for RunSettings {
                 dir: PathBuf::from("reports"),
             },
             batch: None,
+            thresholds: Vec::new(),
         }
     }
 }
@@ -557,6 +560,11 @@ impl RunSettings {
                 return Err(l.error(b, "tokens.batch", format!("no such file '{}'", p.display())));
             }
             s.batch = Some(p);
+        }
+        for (name, cond) in &sc.thresholds {
+            let t = crate::gate::thresholds::parse(name, cond.get_ref())
+                .map_err(|e| l.error(cond, &format!("thresholds.\"{name}\""), e))?;
+            s.thresholds.push(t);
         }
         if !s.target.embedded && s.target.url.is_none() && !url_given {
             return Err(ScenarioError {

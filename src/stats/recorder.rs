@@ -283,6 +283,7 @@ pub struct Percentiles {
     #[serde(rename = "p99.99")]
     pub p99_99: u64,
     pub max: u64,
+    pub stddev: f64,
 }
 
 impl Percentiles {
@@ -303,6 +304,7 @@ impl Percentiles {
             p99_9: h.value_at_quantile(0.999),
             p99_99: h.value_at_quantile(0.9999),
             max: h.max(),
+            stddev: (h.stdev() * 10.0).round() / 10.0,
         }
     }
 }

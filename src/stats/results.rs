@@ -35,7 +35,7 @@ pub struct Results {
     pub timeline: Vec<Point>,
     pub samples: Vec<Sample>,
     /// Threshold verdicts (empty when the scenario sets none).
-    pub thresholds: Vec<serde_json::Value>,
+    pub thresholds: Vec<crate::gate::thresholds::Verdict>,
     /// `class/outcome/corrected|uncorrected` -> base64 of HdrHistogram V2 + DEFLATE.
     pub histograms: BTreeMap<String, String>,
 }

@@ -1,0 +1,3 @@
+//! Gating a run: thresholds evaluated against its results.
+
+pub mod thresholds;
