@@ -643,3 +643,23 @@ fn thresholds_pass_then_fail_against_a_broken_verifier() {
         .collect();
     assert_eq!(failed, vec!["alg_none.false_accept_rate", "false_accepts"]);
 }
+
+#[test]
+fn every_shipped_scenario_validates() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let cli = Cli::try_parse_from(["jwtstorm", "validate", path.to_str().unwrap()]).unwrap();
+            assert_eq!(
+                jwtstorm::run(cli).map_err(|f| f.to_string()),
+                Ok(0),
+                "{}",
+                path.display()
+            );
+            seen += 1;
+        }
+    }
+    assert!(seen >= 7, "{seen}");
+}

@@ -172,7 +172,18 @@ pub fn apply_overrides(run: &mut RunSettings, o: &LoadOverrides) -> Result<(), S
 /// Runs `jwtstorm validate`.
 pub fn validate(args: ValidateArgs) -> Result<i32, Failure> {
     let p = prepare(&args.scenario, &args.overrides)?;
-    let (store, alg, keys) = tokens(&p)?;
+    // Check everything minting needs, and every line of a batch, without minting the batch.
+    let (alg, keys) = p.settings.load_keys().or_bad_input()?;
+    let tokens = match &p.run.batch {
+        Some(path) => {
+            let fmt = Formatter::new(p.run.target.token.clone(), &request_target(&p.run));
+            TokenStore::load(path, &fmt).or_bad_input()?.len() as u64
+        }
+        None => {
+            let minter = Minter::new(mint_config(&p.settings, alg, keys.clone())?).or_bad_input()?;
+            minter.config().count
+        }
+    };
     let l = &p.run.load;
     let load = match l.model {
         Model::Closed => format!("closed model, {} connections", l.concurrency),
@@ -187,11 +198,15 @@ pub fn validate(args: ValidateArgs) -> Result<i32, Failure> {
             )
         }
     };
+    let thresholds = match p.run.thresholds.len() {
+        0 => String::new(),
+        n => format!(", {n} threshold(s)"),
+    };
     println!(
-        "{}: ok — '{}', {} {} token(s) ({} key(s): {}), {load}, target {}",
+        "{}: ok — '{}', {} {} token(s) ({} key(s): {}), {load}, target {}{thresholds}",
         args.scenario.display(),
         p.name,
-        store.len(),
+        tokens,
         alg::name(alg),
         keys.len(),
         keys.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>().join(", "),

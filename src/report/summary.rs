@@ -74,17 +74,29 @@ pub fn render(r: &Results, colour: bool) -> String {
         "  throughput  {:.1} responses/s over {:.2}s{warm}",
         t.throughput_rps, t.duration_s
     );
-    let _ = writeln!(o, "  latency of all responses, µs resolution:");
-    let _ = writeln!(
-        o,
-        "    corrected   (from intended send)  {}",
-        row(&r.latency_us.corrected)
-    );
-    let _ = writeln!(
-        o,
-        "    uncorrected (from actual send)    {}",
-        row(&r.latency_us.uncorrected)
-    );
+    if m.model == "closed" {
+        let _ = writeln!(
+            o,
+            "  latency of all responses, µs resolution (closed model: from each send, nothing to correct):"
+        );
+        let _ = writeln!(
+            o,
+            "                                      {}",
+            row(&r.latency_us.uncorrected)
+        );
+    } else {
+        let _ = writeln!(o, "  latency of all responses, µs resolution:");
+        let _ = writeln!(
+            o,
+            "    corrected   (from intended send)  {}",
+            row(&r.latency_us.corrected)
+        );
+        let _ = writeln!(
+            o,
+            "    uncorrected (from actual send)    {}",
+            row(&r.latency_us.uncorrected)
+        );
+    }
     if let Some(s) = &r.schedule {
         let _ = writeln!(
             o,

@@ -255,7 +255,16 @@ impl Loaded {
 
 /// The `[table]` a byte offset sits in, if any.
 fn table_at(text: &str, offset: usize) -> Option<String> {
-    text[..offset.min(text.len())].lines().rev().find_map(|l| {
+    let before = &text[..offset.min(text.len())];
+    if before
+        .rsplit('\n')
+        .next()
+        .is_some_and(|l| l.trim_start().starts_with('['))
+    {
+        // The error is in a table header itself: a top-level key.
+        return None;
+    }
+    before.lines().rev().find_map(|l| {
         let l = l.trim();
         l.strip_prefix('[')
             .and_then(|r| r.split(']').next())
@@ -281,6 +290,17 @@ mod tests {
         let err = Loaded::parse(Path::new("s.toml"), text).unwrap_err();
         assert_eq!(err.location, "s.toml:4:1");
         assert!(err.message.contains("colour"), "{}", err.message);
+    }
+
+    #[test]
+    fn unknown_tables_are_top_level_errors() {
+        let text = "[load]\nrate = 1\n[thresholds]\n[colours]\nx = 1\n".to_string();
+        let err = Loaded::parse(Path::new("s.toml"), text).unwrap_err();
+        assert!(
+            err.message.starts_with("unknown field `colours`"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]
