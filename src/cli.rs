@@ -300,6 +300,9 @@ pub struct LoadOverrides {
     /// HTTP version: 1.1 or 2.
     #[arg(long, value_name = "VERSION", help_heading = "Overrides")]
     pub http: Option<String>,
+    /// HTTP client: hyper (default, least CPU per request) or reqwest (honours HTTP(S)_PROXY).
+    #[arg(long, value_name = "NAME", help_heading = "Overrides")]
+    pub transport: Option<String>,
     /// Add a threshold, such as 'valid.p99 < 20ms' or 'false_accepts == 0' (repeatable).
     #[arg(
         long = "threshold",

@@ -533,8 +533,8 @@ fn validation_errors_name_file_line_and_key() {
         (
             "[target]\nembedded = true\ncolour = \"red\"\n",
             "s.toml:3:1: [target]: unknown field `colour`, expected one of `embedded`, `url`, `method`, `token`, \
-             `headers`, `body`, `body_file`, `accept`, `reject`, `timeout`, `connect_timeout`, `http`, `max_body`, \
-             `ca_file`, `client_cert_file`, `client_key_file`, `insecure`",
+             `headers`, `body`, `body_file`, `accept`, `reject`, `timeout`, `connect_timeout`, `http`, `transport`, \
+             `max_body`, `ca_file`, `client_cert_file`, `client_key_file`, `insecure`",
         ),
         (
             "[target]\nembedded = true\n[load]\nconcurrency = \"lots\"\n",
@@ -662,4 +662,47 @@ fn every_shipped_scenario_validates() {
         }
     }
     assert!(seen >= 7, "{seen}");
+}
+
+#[test]
+fn the_reqwest_transport_gives_the_same_answers() {
+    let f = Fixture::new(
+        "url = \"http://127.0.0.1:1/protected\"",
+        "concurrency = 4\nrequests = 1000\nduration = \"60s\"",
+        MIX,
+    );
+    let server = Server::start(&f.scenario(), Knobs::default());
+    let url = format!("http://{}/protected", server.addr());
+    let (code, r) = f.run(&["--url", &url, "--transport", "reqwest"]);
+    assert_eq!(code, 0);
+    assert_accounted(&r);
+    assert_eq!(r["meta"]["transport"], "reqwest");
+    assert_eq!(n(&r, "totals.completed"), 1000);
+    assert_eq!(
+        n(&r, "totals.accepted"),
+        server
+            .metrics()
+            .accepted
+            .load(std::sync::atomic::Ordering::Relaxed)
+    );
+    assert_eq!(n(&r, "totals.false_accepts") + n(&r, "totals.false_rejects"), 0);
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let (code, r) = f.run(&[
+        "--url",
+        &format!("http://{dead}/protected"),
+        "--transport",
+        "reqwest",
+        "--requests",
+        "20",
+    ]);
+    assert_eq!(code, 3);
+    assert_eq!(
+        n(&r, "transport_errors.connect_refused"),
+        20,
+        "{}",
+        r["transport_errors"]
+    );
 }

@@ -95,17 +95,19 @@ fn mutual_tls_with_a_custom_ca_over_http1_and_http2() {
     let trusted = format!(
         "url = \"{url}\"\nca_file = \"ca.pem\"\nclient_cert_file = \"client.pem\"\nclient_key_file = \"client.key\""
     );
-    for http in ["1.1", "2"] {
-        let (code, r) = run(dir.path(), &trusted, &["--http", http]);
-        assert_eq!(code, 0, "HTTP/{http}: {}", r["transport_errors"]);
-        assert_eq!(r["totals"]["completed"], 300, "HTTP/{http}");
-        assert_eq!(r["totals"]["false_accepts"], 0);
-        assert_eq!(r["totals"]["false_rejects"], 0);
-        assert_eq!(r["meta"]["http"], http);
+    for transport in ["hyper", "reqwest"] {
+        for http in ["1.1", "2"] {
+            let (code, r) = run(dir.path(), &trusted, &["--http", http, "--transport", transport]);
+            assert_eq!(code, 0, "{transport} HTTP/{http}: {}", r["transport_errors"]);
+            assert_eq!(r["totals"]["completed"], 300, "{transport} HTTP/{http}");
+            assert_eq!(r["totals"]["false_accepts"], 0);
+            assert_eq!(r["totals"]["false_rejects"], 0);
+            assert_eq!(r["meta"]["http"], http);
+        }
     }
     let served =
         server.metrics.accepted.load(std::sync::atomic::Ordering::Relaxed) + server.metrics.rejected_total();
-    assert_eq!(served, 600);
+    assert_eq!(served, 1200);
 
     // Without the CA the certificate is not trusted: every request is a TLS error, exit 3.
     let (code, r) = run(

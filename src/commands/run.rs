@@ -17,11 +17,13 @@ use crate::error::{Failure, ResultExt, exit};
 use crate::replay::engine::{self, Finished, Plan};
 use crate::replay::pacer::{Pacer, Staged};
 use crate::replay::tokens::{Formatter, Selector, TokenStore};
-use crate::replay::transport::{HyperTransport, Target};
+use crate::replay::transport::{HyperTransport, ReqwestSettings, ReqwestTransport, Target};
 use crate::report::{self, live::LiveLine};
 use crate::scenario::Loaded;
 use crate::scenario::resolve::{KeySource, Settings};
-use crate::scenario::run::{self as run_settings, HttpVersion, Model, Order, RunSettings, Stage};
+use crate::scenario::run::{
+    self as run_settings, HttpVersion, Model, Order, RunSettings, Stage, TransportKind,
+};
 use crate::stats::recorder::{LATE_AFTER, Percentiles};
 use crate::stats::results::{self, Meta, Phase, Results, Schedule};
 use crate::token::alg;
@@ -158,6 +160,13 @@ pub fn apply_overrides(run: &mut RunSettings, o: &LoadOverrides) -> Result<(), S
             crate::gate::thresholds::parse(&t[..at], &t[at..]).map_err(|e| format!("--threshold: {e}"))?;
         run.thresholds.retain(|x| x.name != parsed.name);
         run.thresholds.push(parsed);
+    }
+    if let Some(t) = &o.transport {
+        run.target.transport = match t.as_str() {
+            "hyper" => TransportKind::Hyper,
+            "reqwest" => TransportKind::Reqwest,
+            other => return Err(format!("--transport '{other}': expected hyper or reqwest")),
+        };
     }
     if let Some(h) = &o.http {
         run.target.http = match h.as_str() {
@@ -322,12 +331,7 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
     let selector = Selector::new(store.len(), l.pool, l.order == Order::Shuffle, l.reuse, l.seed);
     let tokens_available = selector.len();
     let plan = Plan {
-        transport: Arc::new(HyperTransport {
-            addr,
-            http2: p.run.target.http == HttpVersion::Http2,
-            max_body: p.run.target.max_body,
-            tls,
-        }),
+        transport: Arc::new(()),
         target: Arc::new(target),
         tokens: Arc::new(store),
         selector: Arc::new(selector),
@@ -355,11 +359,35 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
         colour: report::colour(tty),
     };
     let show_live = tty && !args.quiet;
-    let finished = engine::execute(plan, &interrupt, |snapshot| {
+    let tick = |snapshot: &engine::Live| {
         if show_live {
             live.draw(snapshot);
         }
-    });
+    };
+    let http2 = p.run.target.http == HttpVersion::Http2;
+    let finished = match p.run.target.transport {
+        TransportKind::Hyper => {
+            let transport = HyperTransport {
+                addr,
+                http2,
+                max_body: p.run.target.max_body,
+                tls: tls.clone(),
+            };
+            engine::execute(plan.with_transport(transport), &interrupt, tick)
+        }
+        TransportKind::Reqwest => {
+            let transport = ReqwestTransport::new(ReqwestSettings {
+                http2,
+                pool: l.concurrency,
+                connect_timeout: p.run.target.connect_timeout,
+                max_body: p.run.target.max_body,
+                tls: tls_config(&p.run, &url).or_bad_input()?,
+            })
+            .map_err(anyhow::Error::msg)
+            .or_bad_input()?;
+            engine::execute(plan.with_transport(transport), &interrupt, tick)
+        }
+    };
     if show_live {
         live.clear();
     }
@@ -444,8 +472,10 @@ fn target(run: &RunSettings, url: &str) -> anyhow::Result<(Target, SocketAddr)> 
         .path_and_query()
         .map_or("/".to_string(), |pq| pq.as_str().to_string());
     let http2 = run.target.http == HttpVersion::Http2;
+    // HTTP/2 and reqwest need the absolute URI; HTTP/1.1 over hyper sends the origin form.
+    let absolute = http2 || run.target.transport == TransportKind::Reqwest;
     let prefix = format!("{}://{authority}", if https { "https" } else { "http" });
-    let request_uri: hyper::Uri = if http2 {
+    let request_uri: hyper::Uri = if absolute {
         format!("{prefix}{path}").parse()?
     } else {
         path.parse()?
@@ -468,18 +498,15 @@ fn target(run: &RunSettings, url: &str) -> anyhow::Result<(Target, SocketAddr)> 
             token_header,
             headers,
             body: Bytes::from(run.target.body.clone()),
-            absolute_prefix: http2.then_some(prefix),
+            absolute_prefix: absolute.then_some(prefix),
             max_body: run.target.max_body,
         },
         addr,
     ))
 }
 
-/// The TLS connector for an `https://` target.
-fn tls_for(
-    run: &RunSettings,
-    url: &str,
-) -> anyhow::Result<Option<(tokio_rustls::TlsConnector, rustls::pki_types::ServerName<'static>)>> {
+/// The rustls configuration for an `https://` target (`None` for `http://`).
+fn tls_config(run: &RunSettings, url: &str) -> anyhow::Result<Option<Arc<rustls::ClientConfig>>> {
     let uri: hyper::Uri = url.parse()?;
     let t = &run.target;
     if uri.scheme_str() != Some("https") {
@@ -498,6 +525,18 @@ fn tls_for(
         http2: t.http == HttpVersion::Http2,
     })
     .map_err(anyhow::Error::msg)?;
+    Ok(Some(config))
+}
+
+/// The TLS connector and server name for an `https://` target.
+fn tls_for(
+    run: &RunSettings,
+    url: &str,
+) -> anyhow::Result<Option<(tokio_rustls::TlsConnector, rustls::pki_types::ServerName<'static>)>> {
+    let Some(config) = tls_config(run, url)? else {
+        return Ok(None);
+    };
+    let uri: hyper::Uri = url.parse()?;
     let name = crate::tls::server_name(uri.host().unwrap_or_default()).map_err(anyhow::Error::msg)?;
     Ok(Some((tokio_rustls::TlsConnector::from(config), name)))
 }
@@ -586,7 +625,10 @@ fn results_of(
             cores,
             threads: f.threads,
             model: if open { "open" } else { "closed" }.into(),
-            transport: "hyper".into(),
+            transport: match p.run.target.transport {
+                TransportKind::Hyper => "hyper".into(),
+                TransportKind::Reqwest => "reqwest".into(),
+            },
             http: match p.run.target.http {
                 HttpVersion::Http1 => "1.1".into(),
                 HttpVersion::Http2 => "2".into(),

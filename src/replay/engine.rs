@@ -29,7 +29,7 @@ const TIMER_SLACK: Duration = Duration::from_millis(1);
 const NOT_STOPPED: u64 = u64::MAX;
 
 /// What to run: the prepared target, tokens and load.
-pub struct Plan<T: Transport + Send + Sync> {
+pub struct Plan<T> {
     pub transport: Arc<T>,
     pub target: Arc<Target>,
     pub tokens: Arc<TokenStore>,
@@ -47,6 +47,29 @@ pub struct Plan<T: Transport + Send + Sync> {
     pub timeout: Duration,
     pub connect_timeout: Duration,
     pub grace: Duration,
+}
+
+impl<T> Plan<T> {
+    /// The same plan over another transport.
+    pub fn with_transport<U>(self, transport: U) -> Plan<U> {
+        Plan {
+            transport: Arc::new(transport),
+            target: self.target,
+            tokens: self.tokens,
+            selector: self.selector,
+            pacer: self.pacer,
+            accept: self.accept,
+            reject: self.reject,
+            concurrency: self.concurrency,
+            threads: self.threads,
+            duration: self.duration,
+            requests: self.requests,
+            warmup: self.warmup,
+            timeout: self.timeout,
+            connect_timeout: self.connect_timeout,
+            grace: self.grace,
+        }
+    }
 }
 
 /// What the aggregator shows each second.
@@ -231,9 +254,15 @@ fn worker<T: Transport + Send + Sync>(
             seconds: RefCell::new(Seconds::default()),
             in_flight: [Cell::new(0), Cell::new(0)],
         });
+        let transport = Rc::new(plan.transport.fork());
         let mut set = tokio::task::JoinSet::new();
         for _ in 0..conns {
-            set.spawn_local(connection(plan.clone(), shared.clone(), state.clone()));
+            set.spawn_local(connection(
+                plan.clone(),
+                shared.clone(),
+                state.clone(),
+                transport.clone(),
+            ));
         }
         // The hard bound: the schedule, then every request's timeout, then the grace period.
         let hard_deadline = shared.start + plan.duration + plan.timeout + plan.connect_timeout + plan.grace;
@@ -287,6 +316,7 @@ async fn connection<T: Transport + Send + Sync>(
     plan: Arc<Plan<T>>,
     shared: Arc<Shared>,
     state: Rc<WorkerState>,
+    transport: Rc<T>,
 ) {
     let mut conn: Option<T::Conn> = None;
     let start = shared.start;
@@ -347,7 +377,17 @@ async fn connection<T: Transport + Send + Sync>(
 
         let flight = &state.in_flight[usize::from(warmup)];
         flight.set(flight.get() + 1);
-        let result = exchange(&plan, &shared, &mut conn, ti, should_accept, class, &state).await;
+        let result = exchange(
+            &plan,
+            &transport,
+            &shared,
+            &mut conn,
+            ti,
+            should_accept,
+            class,
+            &state,
+        )
+        .await;
         flight.set(flight.get() - 1);
         let end = Instant::now();
 
@@ -394,8 +434,10 @@ async fn connection<T: Transport + Send + Sync>(
 }
 
 /// Connects if needed, sends one request and reads its response.
+#[allow(clippy::too_many_arguments)]
 async fn exchange<T: Transport + Send + Sync>(
     plan: &Plan<T>,
+    transport: &T,
     shared: &Shared,
     conn: &mut Option<T::Conn>,
     ti: usize,
@@ -404,7 +446,7 @@ async fn exchange<T: Transport + Send + Sync>(
     state: &WorkerState,
 ) -> Result<(u16, Option<Vec<u8>>), ErrorKind> {
     if conn.is_none() {
-        let c = match tokio::time::timeout(plan.connect_timeout, plan.transport.connect()).await {
+        let c = match tokio::time::timeout(plan.connect_timeout, transport.connect()).await {
             Err(_) => return Err(ErrorKind::ConnectTimeout),
             Ok(r) => r?,
         };
@@ -427,7 +469,7 @@ async fn exchange<T: Transport + Send + Sync>(
         state.recorder.borrow().wants_sample(&probe)
     };
     let c = conn.as_mut().expect("connected above");
-    match tokio::time::timeout(plan.timeout, plan.transport.send(c, req, keep)).await {
+    match tokio::time::timeout(plan.timeout, transport.send(c, req, keep)).await {
         Err(_) => {
             *conn = None;
             Err(ErrorKind::Timeout)

@@ -12,6 +12,7 @@ use hyper::{Method, Request, Uri};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use super::classify::ErrorKind;
+use crate::stats::recorder::SAMPLE_BYTES;
 
 /// A response, reduced to what the run records.
 #[derive(Debug)]
@@ -34,6 +35,10 @@ pub struct Failed {
 pub trait Transport: 'static {
     /// One connection's state (or nothing for a client that pools on its own).
     type Conn;
+    /// The instance one client thread uses (its own pool, on its own runtime).
+    fn fork(&self) -> Self
+    where
+        Self: Sized;
     /// Opens a connection.
     fn connect(&self) -> impl Future<Output = Result<Self::Conn, ErrorKind>>;
     /// Sends one request and reads the response. `keep(status)` says whether to keep the body.
@@ -140,6 +145,10 @@ where
 impl Transport for HyperTransport {
     type Conn = HyperConn;
 
+    fn fork(&self) -> Self {
+        self.clone()
+    }
+
     async fn connect(&self) -> Result<HyperConn, ErrorKind> {
         let stream = tokio::net::TcpStream::connect(self.addr)
             .await
@@ -187,14 +196,51 @@ impl Transport for HyperTransport {
     }
 }
 
+/// Counts a response body as it is read and keeps its first bytes when asked.
+struct BodySink {
+    status: u16,
+    kept: Option<Vec<u8>>,
+    read: u64,
+    max: u64,
+}
+
+impl BodySink {
+    fn new(status: u16, keep: bool, max: u64) -> BodySink {
+        BodySink {
+            status,
+            kept: keep.then(Vec::new),
+            read: 0,
+            max,
+        }
+    }
+
+    /// Takes a chunk; `Some` once the body is over the cap (the reply, truncated).
+    fn push(&mut self, data: &[u8]) -> Option<Reply> {
+        self.read += data.len() as u64;
+        if let Some(k) = self.kept.as_mut()
+            && k.len() < SAMPLE_BYTES
+        {
+            k.extend_from_slice(&data[..data.len().min(SAMPLE_BYTES - k.len())]);
+        }
+        (self.read > self.max).then(|| self.finish(true))
+    }
+
+    fn finish(&mut self, truncated: bool) -> Reply {
+        Reply {
+            status: self.status,
+            body: self.kept.take(),
+            truncated,
+        }
+    }
+}
+
 /// Reads and discards a body up to `max` bytes, keeping the first bytes when asked.
 pub async fn read_body<B>(mut body: B, max: u64, keep: bool, status: u16) -> Result<Reply, Failed>
 where
     B: hyper::body::Body<Data = Bytes> + Unpin,
     B::Error: std::error::Error + 'static,
 {
-    let mut kept = keep.then(Vec::new);
-    let mut read = 0u64;
+    let mut sink = BodySink::new(status, keep, max);
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| Failed {
             kind: match ErrorKind::of_error(&e) {
@@ -203,28 +249,107 @@ where
             },
             connection_lost: true,
         })?;
-        if let Ok(data) = frame.into_data() {
-            read += data.len() as u64;
-            if let Some(k) = kept.as_mut()
-                && k.len() < crate::stats::recorder::SAMPLE_BYTES
-            {
-                k.extend_from_slice(&data[..data.len().min(crate::stats::recorder::SAMPLE_BYTES - k.len())]);
-            }
-            if read > max {
-                return Ok(Reply {
-                    status,
-                    body: kept,
-                    truncated: true,
-                });
-            }
+        if let Ok(data) = frame.into_data()
+            && let Some(reply) = sink.push(&data)
+        {
+            return Ok(reply);
         }
     }
-    Ok(Reply {
-        status,
-        body: kept,
-        truncated: false,
-    })
+    Ok(sink.finish(false))
 }
 
-/// The default connect timeout when none is set.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// reqwest as the transport: its own connection pool, system proxy settings (`HTTP_PROXY`,
+/// `HTTPS_PROXY`, `NO_PROXY`), and the same TLS settings. It costs more CPU per request than
+/// [`HyperTransport`].
+pub struct ReqwestTransport {
+    client: reqwest::Client,
+    settings: ReqwestSettings,
+}
+
+/// What a reqwest client is built from.
+#[derive(Clone)]
+pub struct ReqwestSettings {
+    pub http2: bool,
+    pub pool: usize,
+    pub connect_timeout: Duration,
+    pub max_body: u64,
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+}
+
+impl ReqwestTransport {
+    /// Builds the client; an error here is a configuration error.
+    pub fn new(settings: ReqwestSettings) -> Result<Self, String> {
+        let client = Self::client(&settings)?;
+        Ok(ReqwestTransport { client, settings })
+    }
+
+    fn client(s: &ReqwestSettings) -> Result<reqwest::Client, String> {
+        let mut b = reqwest::Client::builder()
+            .pool_max_idle_per_host(s.pool)
+            .tcp_nodelay(true)
+            .connect_timeout(s.connect_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .retry(reqwest::retry::never());
+        b = if s.http2 {
+            b.http2_prior_knowledge()
+        } else {
+            b.http1_only()
+        };
+        if let Some(tls) = &s.tls {
+            b = b.tls_backend_preconfigured((**tls).clone());
+        }
+        b.build().map_err(|e| format!("building the reqwest client: {e}"))
+    }
+}
+
+impl Transport for ReqwestTransport {
+    type Conn = ();
+
+    fn fork(&self) -> Self {
+        ReqwestTransport {
+            client: Self::client(&self.settings).unwrap_or_else(|_| self.client.clone()),
+            settings: self.settings.clone(),
+        }
+    }
+
+    async fn connect(&self) -> Result<(), ErrorKind> {
+        Ok(())
+    }
+
+    async fn send(
+        &self,
+        _: &mut (),
+        req: Request<Full<Bytes>>,
+        keep: impl Fn(u16) -> bool,
+    ) -> Result<Reply, Failed> {
+        let failed = |e: reqwest::Error| Failed {
+            kind: if e.is_timeout() {
+                ErrorKind::Timeout
+            } else {
+                match ErrorKind::of_error(&e) {
+                    ErrorKind::Other if e.is_connect() => ErrorKind::Connect,
+                    ErrorKind::Other if e.is_body() || e.is_decode() => ErrorKind::Body,
+                    k => k,
+                }
+            },
+            connection_lost: false,
+        };
+        let (parts, body) = req.into_parts();
+        let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        let req =
+            reqwest::Request::try_from(hyper::Request::from_parts(parts, body)).map_err(|_| Failed {
+                kind: ErrorKind::Request,
+                connection_lost: false,
+            })?;
+        let resp = self.client.execute(req).await.map_err(failed)?;
+        let status = resp.status().as_u16();
+        let mut sink = BodySink::new(status, keep(status), self.settings.max_body);
+        let mut resp = resp;
+        while let Some(chunk) = resp.chunk().await.map_err(failed)? {
+            if let Some(reply) = sink.push(&chunk) {
+                return Ok(reply);
+            }
+        }
+        Ok(sink.finish(false))
+    }
+}

@@ -52,6 +52,8 @@ pub struct TargetSection {
     pub connect_timeout: Option<Spanned<String>>,
     /// `"1.1"` or `"2"`.
     pub http: Option<Spanned<String>>,
+    /// `hyper` (default) or `reqwest`.
+    pub transport: Option<Spanned<String>>,
     /// Largest response body read per request; the rest closes the connection.
     pub max_body: Option<Spanned<CountValue>>,
     pub ca_file: Option<Spanned<String>>,

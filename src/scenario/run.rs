@@ -8,6 +8,16 @@ use super::{CountValue, Loaded, PercentValue, ScenarioError};
 use crate::units;
 use crate::verifier::server::Placement;
 
+/// Which HTTP client carries the requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransportKind {
+    /// hyper used directly: one task per connection, the least CPU per request.
+    Hyper,
+    /// reqwest: its own pool, and system proxy settings.
+    Reqwest,
+}
+
 /// HTTP version to speak.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum HttpVersion {
@@ -38,6 +48,7 @@ pub struct TargetSettings {
     #[serde(with = "secs")]
     pub connect_timeout: Duration,
     pub http: HttpVersion,
+    pub transport: TransportKind,
     pub max_body: u64,
     pub ca_file: Option<PathBuf>,
     pub client_cert_file: Option<PathBuf>,
@@ -177,6 +188,7 @@ impl Default for RunSettings {
                 timeout: Duration::from_secs(5),
                 connect_timeout: Duration::from_secs(3),
                 http: HttpVersion::Http1,
+                transport: TransportKind::Hyper,
                 max_body: 64 * 1024,
                 ca_file: None,
                 client_cert_file: None,
@@ -331,6 +343,19 @@ impl RunSettings {
                 "2" | "h2" | "h2c" | "http2" => HttpVersion::Http2,
                 other => {
                     return Err(l.error(v, "target.http", format!("'{other}': expected \"1.1\" or \"2\"")));
+                }
+            };
+        }
+        if let Some(v) = &t.transport {
+            tg.transport = match v.get_ref().as_str() {
+                "hyper" => TransportKind::Hyper,
+                "reqwest" => TransportKind::Reqwest,
+                other => {
+                    return Err(l.error(
+                        v,
+                        "target.transport",
+                        format!("'{other}': expected hyper or reqwest"),
+                    ));
                 }
             };
         }
