@@ -93,7 +93,7 @@ fn bench(c: &mut Criterion) {
     group.bench_function("classify and record", |b| {
         b.iter(|| {
             n += 1;
-            let status = if n % 10 == 0 { 401 } else { 200 };
+            let status = if n.is_multiple_of(10) { 401 } else { 200 };
             let (class, expect) = store.label((n % 10_000) as usize);
             let outcome = Outcome::of_status(black_box(status), &accept, &reject);
             let verdict = Verdict::judge(outcome, expect.accepts_at(1_767_225_700));
