@@ -706,3 +706,41 @@ fn the_reqwest_transport_gives_the_same_answers() {
         r["transport_errors"]
     );
 }
+
+#[test]
+fn every_token_placement_method_and_http2_reach_the_verifier() {
+    for (placement, extra) in [
+        (
+            "header:x-jwt",
+            "method = \"POST\"\nbody = \"{}\"\nheaders = { content-type = \"application/json\" }",
+        ),
+        ("cookie:session", ""),
+        ("query:access_token", "method = \"get\""),
+        ("bearer", "http = \"2\""),
+    ] {
+        let f = Fixture::new(
+            &format!("embedded = true\ntoken = \"{placement}\"\n{extra}"),
+            "concurrency = 4\nrequests = 400",
+            MIX,
+        );
+        let (code, r) = f.run(&[]);
+        assert_eq!(code, 0, "{placement}");
+        assert_accounted(&r);
+        assert_eq!(
+            n(&r, "totals.completed"),
+            400,
+            "{placement}: {}",
+            r["transport_errors"]
+        );
+        assert_eq!(
+            n(&r, "totals.false_accepts") + n(&r, "totals.false_rejects"),
+            0,
+            "{placement}"
+        );
+        assert!(
+            n(&r, "totals.accepted") > 100 && n(&r, "totals.rejected") > 50,
+            "{placement}: {}",
+            r["totals"]
+        );
+    }
+}
