@@ -256,6 +256,9 @@ pub struct ServeArgs {
     /// Accept every token with a signature-free check (a deliberately vulnerable verifier).
     #[arg(long, help_heading = "Test knobs")]
     pub vulnerable: bool,
+    /// Close each connection after N responses (Connection: close), like a keep-alive limit.
+    #[arg(long, value_name = "N", help_heading = "Test knobs")]
+    pub keepalive_max: Option<u64>,
     /// Serve HTTPS with this certificate chain (PEM); h2 and http/1.1 by ALPN.
     #[arg(long, value_name = "FILE", requires = "tls_key", help_heading = "TLS")]
     pub tls_cert: Option<PathBuf>,

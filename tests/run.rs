@@ -744,3 +744,40 @@ fn every_token_placement_method_and_http2_reach_the_verifier() {
         );
     }
 }
+
+#[test]
+fn a_server_that_closes_keep_alive_connections_is_not_an_error() {
+    let f = Fixture::new(
+        "url = \"http://127.0.0.1:1/protected\"",
+        "concurrency = 4\nrequests = 600\nduration = \"60s\"",
+        MIX,
+    );
+    let server = Server::start(
+        &f.scenario(),
+        Knobs {
+            keepalive_max: Some(3),
+            ..Knobs::default()
+        },
+    );
+    for transport in ["hyper", "reqwest"] {
+        let (code, r) = f.run(&[
+            "--url",
+            &format!("http://{}/protected", server.addr()),
+            "--transport",
+            transport,
+        ]);
+        assert_eq!(code, 0);
+        assert_accounted(&r);
+        assert_eq!(
+            n(&r, "totals.transport_errors"),
+            0,
+            "{transport}: {}",
+            r["transport_errors"]
+        );
+        assert_eq!(n(&r, "totals.completed"), 600);
+        if transport == "hyper" {
+            // Three responses per connection: about 200 connections.
+            assert!(n(&r, "meta.connections_opened") >= 150, "{}", r["meta"]);
+        }
+    }
+}

@@ -326,7 +326,7 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
     let pacer = (l.model == Model::Open).then(|| Arc::new(Staged::new(&l.stages)));
     let duration = match &pacer {
         Some(pc) => pc.length(),
-        None => l.duration.unwrap_or(Duration::from_secs(3600)),
+        None => p.run.time_bound(),
     };
     let selector = Selector::new(store.len(), l.pool, l.order == Order::Shuffle, l.reuse, l.seed);
     let tokens_available = selector.len();

@@ -62,6 +62,9 @@ pub fn run(args: ServeArgs) -> Result<i32, Failure> {
             return Err(anyhow::anyhow!("{flag}: must be at most 100%")).or_bad_input();
         }
     }
+    if args.keepalive_max == Some(0) {
+        return Err(anyhow::anyhow!("--keepalive-max: must be at least 1")).or_bad_input();
+    }
     if args.max_concurrency == Some(0) {
         return Err(anyhow::anyhow!("--max-concurrency: must be at least 1")).or_bad_input();
     }
@@ -78,6 +81,7 @@ pub fn run(args: ServeArgs) -> Result<i32, Failure> {
         close_rate: args.close_rate.unwrap_or(0.0),
         hang_rate: args.hang_rate.unwrap_or(0.0),
         vulnerable: args.vulnerable,
+        keepalive_max: args.keepalive_max,
     };
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(

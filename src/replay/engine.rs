@@ -25,6 +25,8 @@ const FLUSH_EVERY: Duration = Duration::from_millis(200);
 const CLOSE_AFTER_SECONDS: u32 = 2;
 /// How far ahead of its intended time a scheduled request may leave (one timer tick).
 const TIMER_SLACK: Duration = Duration::from_millis(1);
+/// How long client threads get to start before the first request is due.
+const STARTUP: Duration = Duration::from_millis(50);
 /// Marks "not stopped" in [`Shared::stop_at_us`].
 const NOT_STOPPED: u64 = u64::MAX;
 
@@ -131,10 +133,12 @@ pub fn execute<T: Transport + Send + Sync>(
     mut tick: impl FnMut(&Live),
 ) -> Finished {
     let plan = Arc::new(plan);
-    let started = SystemTime::now();
+    // The run starts a moment from now, once every client thread has its runtime, so the first
+    // requests are not late by the cost of starting threads.
+    let started = SystemTime::now() + STARTUP;
     let shared = Arc::new(Shared {
         next: AtomicU64::new(0),
-        start: Instant::now(),
+        start: Instant::now() + STARTUP,
         start_unix: started
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64()),
@@ -321,6 +325,7 @@ async fn connection<T: Transport + Send + Sync>(
     let mut conn: Option<T::Conn> = None;
     let start = shared.start;
     let deadline = start + plan.duration;
+    tokio::time::sleep_until(start.into()).await;
     loop {
         if shared.stopped_at().is_some() {
             break;
@@ -445,15 +450,7 @@ async fn exchange<T: Transport + Send + Sync>(
     class: crate::token::classes::TokenClass,
     state: &WorkerState,
 ) -> Result<(u16, Option<Vec<u8>>), ErrorKind> {
-    if conn.is_none() {
-        let c = match tokio::time::timeout(plan.connect_timeout, transport.connect()).await {
-            Err(_) => return Err(ErrorKind::ConnectTimeout),
-            Ok(r) => r?,
-        };
-        shared.connections.fetch_add(1, Ordering::Relaxed);
-        *conn = Some(c);
-    }
-    let req = plan.target.request(plan.tokens.value(ti))?;
+    let mut req = plan.target.request(plan.tokens.value(ti))?;
     let keep = |status: u16| {
         let outcome = Outcome::of_status(status, &plan.accept, &plan.reject);
         let probe = Exchange {
@@ -468,23 +465,38 @@ async fn exchange<T: Transport + Send + Sync>(
         };
         state.recorder.borrow().wants_sample(&probe)
     };
-    let c = conn.as_mut().expect("connected above");
-    match tokio::time::timeout(plan.timeout, transport.send(c, req, keep)).await {
-        Err(_) => {
-            *conn = None;
-            Err(ErrorKind::Timeout)
+    // One retry, only for a request that never left a connection the server had closed.
+    for attempt in 0..2 {
+        if conn.is_none() {
+            let c = match tokio::time::timeout(plan.connect_timeout, transport.connect()).await {
+                Err(_) => return Err(ErrorKind::ConnectTimeout),
+                Ok(r) => r?,
+            };
+            shared.connections.fetch_add(1, Ordering::Relaxed);
+            *conn = Some(c);
         }
-        Ok(Err(f)) => {
-            if f.connection_lost {
+        let c = conn.as_mut().expect("connected above");
+        match tokio::time::timeout(plan.timeout, transport.send(c, req, &keep)).await {
+            Err(_) => {
                 *conn = None;
+                return Err(ErrorKind::Timeout);
             }
-            Err(f.kind)
-        }
-        Ok(Ok(reply)) => {
-            if reply.truncated {
-                *conn = None;
+            Ok(Err(f)) => {
+                if f.connection_lost {
+                    *conn = None;
+                }
+                match f.unsent {
+                    Some(r) if attempt == 0 => req = r,
+                    _ => return Err(f.kind),
+                }
             }
-            Ok((reply.status, reply.body))
+            Ok(Ok(reply)) => {
+                if reply.truncated {
+                    *conn = None;
+                }
+                return Ok((reply.status, reply.body));
+            }
         }
     }
+    Err(ErrorKind::Closed)
 }

@@ -25,10 +25,24 @@ pub struct Reply {
 }
 
 /// A failed exchange: what went wrong, and whether the connection is still usable.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub struct Failed {
     pub kind: ErrorKind,
     pub connection_lost: bool,
+    /// The request, when it never left (the server had closed an idle keep-alive connection):
+    /// the engine reconnects and sends it, so a server's keep-alive limit is not an error.
+    pub unsent: Option<Request<Full<Bytes>>>,
+}
+
+impl Failed {
+    /// A failure after the request may have left.
+    pub fn sent(kind: ErrorKind, connection_lost: bool) -> Failed {
+        Failed {
+            kind,
+            connection_lost,
+            unsent: None,
+        }
+    }
 }
 
 /// An HTTP client the engine can drive.
@@ -177,18 +191,29 @@ impl Transport for HyperTransport {
         req: Request<Full<Bytes>>,
         keep: impl Fn(u16) -> bool,
     ) -> Result<Reply, Failed> {
-        let lost = |e: hyper::Error| Failed {
-            kind: ErrorKind::of_error(&e),
+        // A connection the server closed while idle fails `ready`, or hands the request back
+        // unsent from `try_send_request`; either way the request never left.
+        let not_sent = |req| Failed {
+            kind: ErrorKind::Closed,
             connection_lost: true,
+            unsent: Some(req),
+        };
+        let failed = |mut e: hyper::client::conn::TrySendError<Request<Full<Bytes>>>| match e.take_message() {
+            Some(req) => not_sent(req),
+            None => Failed::sent(ErrorKind::of_error(&e.into_error()), true),
         };
         let resp = match conn {
             HyperConn::Http1(s) => {
-                s.ready().await.map_err(lost)?;
-                s.send_request(req).await.map_err(lost)?
+                if s.ready().await.is_err() {
+                    return Err(not_sent(req));
+                }
+                s.try_send_request(req).await.map_err(failed)?
             }
             HyperConn::Http2(s) => {
-                s.ready().await.map_err(lost)?;
-                s.send_request(req).await.map_err(lost)?
+                if s.ready().await.is_err() {
+                    return Err(not_sent(req));
+                }
+                s.try_send_request(req).await.map_err(failed)?
             }
         };
         let status = resp.status().as_u16();
@@ -242,12 +267,12 @@ where
 {
     let mut sink = BodySink::new(status, keep, max);
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| Failed {
-            kind: match ErrorKind::of_error(&e) {
+        let frame = frame.map_err(|e| {
+            let kind = match ErrorKind::of_error(&e) {
                 ErrorKind::Other => ErrorKind::Body,
                 k => k,
-            },
-            connection_lost: true,
+            };
+            Failed::sent(kind, true)
         })?;
         if let Ok(data) = frame.into_data()
             && let Some(reply) = sink.push(&data)
@@ -322,8 +347,8 @@ impl Transport for ReqwestTransport {
         req: Request<Full<Bytes>>,
         keep: impl Fn(u16) -> bool,
     ) -> Result<Reply, Failed> {
-        let failed = |e: reqwest::Error| Failed {
-            kind: if e.is_timeout() {
+        let failed = |e: reqwest::Error| {
+            let kind = if e.is_timeout() {
                 ErrorKind::Timeout
             } else {
                 match ErrorKind::of_error(&e) {
@@ -331,16 +356,13 @@ impl Transport for ReqwestTransport {
                     ErrorKind::Other if e.is_body() || e.is_decode() => ErrorKind::Body,
                     k => k,
                 }
-            },
-            connection_lost: false,
+            };
+            Failed::sent(kind, false)
         };
         let (parts, body) = req.into_parts();
         let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-        let req =
-            reqwest::Request::try_from(hyper::Request::from_parts(parts, body)).map_err(|_| Failed {
-                kind: ErrorKind::Request,
-                connection_lost: false,
-            })?;
+        let req = reqwest::Request::try_from(hyper::Request::from_parts(parts, body))
+            .map_err(|_| Failed::sent(ErrorKind::Request, false))?;
         let resp = self.client.execute(req).await.map_err(failed)?;
         let status = resp.status().as_u16();
         let mut sink = BodySink::new(status, keep(status), self.settings.max_body);

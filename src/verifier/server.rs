@@ -102,6 +102,9 @@ pub struct Knobs {
     pub hang_rate: f64,
     /// Skip the signature and algorithm checks: a deliberately broken verifier.
     pub vulnerable: bool,
+    /// Close each connection after this many responses (`Connection: close`), as servers with
+    /// a keep-alive request limit do.
+    pub keepalive_max: Option<u64>,
 }
 
 impl Knobs {
@@ -117,6 +120,7 @@ impl Knobs {
             "close_rate": self.close_rate,
             "hang_rate": self.hang_rate,
             "vulnerable": self.vulnerable,
+            "keepalive_max": self.keepalive_max,
         })
     }
 }
@@ -304,7 +308,21 @@ pub async fn start(cfg: ServerConfig) -> std::io::Result<RunningServer> {
             let mut conn_stop = stop_rx.clone();
             let tls = tls.clone();
             tokio::spawn(async move {
-                let svc = service_fn(move |req| handle(state.clone(), req));
+                let served = Arc::new(AtomicU64::new(0));
+                let svc = service_fn(move |req| {
+                    let (state, served) = (state.clone(), served.clone());
+                    async move {
+                        let limit = state.knobs.keepalive_max;
+                        let mut resp = handle(state, req).await?;
+                        if limit.is_some_and(|n| served.fetch_add(1, Ordering::Relaxed) + 1 >= n) {
+                            resp.headers_mut().insert(
+                                hyper::header::CONNECTION,
+                                hyper::header::HeaderValue::from_static("close"),
+                            );
+                        }
+                        Ok::<_, CloseConnection>(resp)
+                    }
+                });
                 let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
                 match tls {
                     None => {
