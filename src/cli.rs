@@ -33,6 +33,8 @@ pub enum Command {
     Run(RunArgs),
     /// Check a scenario (values, combinations, keys, batch) without sending anything.
     Validate(ValidateArgs),
+    /// Render charts and reports from results files again; several files are also compared.
+    Report(ReportArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -337,6 +339,19 @@ pub struct ValidateArgs {
     pub scenario: PathBuf,
     #[command(flatten)]
     pub overrides: LoadOverrides,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// One or more results.json files.
+    #[arg(value_name = "RESULTS", required = true)]
+    pub results: Vec<PathBuf>,
+    /// Folder to write into (default: the folder of the first results file).
+    #[arg(long, short, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Formats, comma-separated: md, html, svg, png, hgrm, json (default: all but json).
+    #[arg(long, value_name = "FORMATS", value_delimiter = ',')]
+    pub format: Option<Vec<String>>,
 }
 
 fn parse_duration_secs(s: &str) -> Result<u64, String> {

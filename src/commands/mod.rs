@@ -3,6 +3,7 @@
 pub mod inspect;
 pub mod keys;
 pub mod mint;
+pub mod report;
 pub mod run;
 pub mod serve;
 
@@ -23,6 +24,7 @@ pub fn dispatch(cli: Cli) -> Result<i32, Failure> {
         Command::Serve(args) => serve::run(args),
         Command::Run(args) => run::run(args),
         Command::Validate(args) => run::validate(args),
+        Command::Report(args) => report::run(args),
     }
 }
 

@@ -406,12 +406,34 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
         .with_context(|| format!("writing '{}'", results_path.display()))
         .or_cannot_proceed()?;
 
+    let formats: Vec<report::Format> = p
+        .run
+        .report
+        .formats
+        .iter()
+        .copied()
+        .filter(|f| *f != report::Format::Json)
+        .collect();
+    let written = report::write_all(&results, &out_dir, &formats)
+        .map_err(anyhow::Error::msg)
+        .or_cannot_proceed()?;
     if !args.quiet {
         print!(
             "{}",
             report::summary::render(&results, report::colour(stdout_is_tty()))
         );
         println!("\n  results     {}", results_path.display());
+        if !written.is_empty() {
+            println!(
+                "  reports     {} ({})",
+                out_dir.display(),
+                written
+                    .iter()
+                    .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
     }
     let t = &results.totals;
     if finished.interrupted {

@@ -112,6 +112,8 @@ pub enum PercentValue {
 pub struct ReportSection {
     /// A run writes `DIR/<name>/<UTC timestamp>/`.
     pub dir: Option<Spanned<String>>,
+    /// `json`, `md`, `html`, `svg`, `png`, `hgrm` (default: all).
+    pub formats: Option<Spanned<Vec<String>>>,
 }
 
 /// `[keys]`: where the signing keys come from.

@@ -158,6 +158,7 @@ pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ReportSettings {
     pub dir: PathBuf,
+    pub formats: Vec<crate::report::Format>,
 }
 
 /// Everything `run` needs beyond keys, policy and tokens.
@@ -211,6 +212,7 @@ impl Default for RunSettings {
             },
             report: ReportSettings {
                 dir: PathBuf::from("reports"),
+                formats: crate::report::Format::ALL.to_vec(),
             },
             batch: None,
             thresholds: Vec::new(),
@@ -561,6 +563,11 @@ impl RunSettings {
 
         if let Some(d) = &sc.report.dir {
             s.report.dir = PathBuf::from(d.get_ref());
+        }
+        if let Some(f) = &sc.report.formats {
+            let parsed: Result<Vec<crate::report::Format>, String> =
+                f.get_ref().iter().map(|x| x.parse()).collect();
+            s.report.formats = parsed.map_err(|e| l.error(f, "report.formats", e))?;
         }
         if let Some(b) = &sc.tokens.batch {
             let tk = &sc.tokens;

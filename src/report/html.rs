@@ -1,0 +1,281 @@
+//! `report.html`: one self-contained file (inline SVG and CSS, no scripts, nothing fetched)
+//! with every chart, the tables, the scenario as run and sample bodies. It is also well-formed
+//! XML, which the tests check.
+
+use std::fmt::Write;
+
+use super::charts::Chart;
+use super::markdown::{expected, meta_rows};
+use super::{micros, thousands};
+use crate::gate::thresholds::format_value;
+use crate::stats::results::Results;
+
+/// Escapes text for HTML/XML.
+pub fn escape(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            c if c.is_control() && c != '\n' && c != '\t' => o.push('\u{FFFD}'),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem auto;max-width:1080px;color:#222;padding:0 1rem}\
+h1{font-size:1.6rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #ddd;padding-bottom:.2rem}\
+table{border-collapse:collapse;margin:.5rem 0;font-size:.9rem}th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:right}\
+th:first-child,td:first-child{text-align:left}th{background:#f4f4f4}.bad{color:#d62728;font-weight:bold}.ok{color:#2ca02c}\
+.chart svg{max-width:100%;height:auto;border:1px solid #eee;margin:.5rem 0}pre{background:#f7f7f7;padding:.75rem;overflow:auto;font-size:.8rem}\
+.note{background:#fff4e5;border-left:4px solid #ff7f0e;padding:.5rem 1rem}@media print{.chart{page-break-inside:avoid}}";
+
+fn table(o: &mut String, head: &[&str], rows: &[Vec<String>]) {
+    o.push_str("<table><thead><tr>");
+    for h in head {
+        let _ = write!(o, "<th>{}</th>", escape(h));
+    }
+    o.push_str("</tr></thead><tbody>");
+    for r in rows {
+        o.push_str("<tr>");
+        for c in r {
+            // Cells are escaped by the caller (some carry markup).
+            let _ = write!(o, "<td>{c}</td>");
+        }
+        o.push_str("</tr>");
+    }
+    o.push_str("</tbody></table>\n");
+}
+
+fn bad(n: u64) -> String {
+    if n > 0 {
+        format!("<span class=\"bad\">{}</span>", thousands(n))
+    } else {
+        "0".into()
+    }
+}
+
+/// Strips anything before `<svg` (an XML declaration) so the chart can be inlined.
+fn inline_svg(svg: &str) -> &str {
+    svg.find("<svg").map_or(svg, |i| &svg[i..])
+}
+
+/// Renders report.html; charts that fail to draw are replaced by a note.
+pub fn render(r: &Results) -> String {
+    let m = &r.meta;
+    let t = &r.totals;
+    let mut o = String::new();
+    let _ = write!(
+        o,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"/><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>\
+         <title>jwtstorm: {}</title><style>{STYLE}</style></head><body>\n",
+        escape(&m.scenario)
+    );
+    let _ = writeln!(o, "<h1>jwtstorm run: {}</h1>", escape(&m.scenario));
+    if m.interrupted {
+        o.push_str("<p class=\"note\">Interrupted: the run was stopped early; figures cover what was measured.</p>\n");
+    }
+    let meta_rows: Vec<Vec<String>> = meta_rows(r)
+        .into_iter()
+        .map(|(k, v)| vec![escape(k), escape(&v)])
+        .collect();
+    table(&mut o, &["run", ""], &meta_rows);
+
+    let _ = writeln!(
+        o,
+        "<h2>Totals (measured phase, after {:.1} s warmup)</h2>",
+        r.warmup.duration_s
+    );
+    table(
+        &mut o,
+        &[
+            "scheduled",
+            "completed",
+            "accepted",
+            "rejected",
+            "unexpected status",
+            "transport errors",
+            "cancelled",
+            "false accepts",
+            "false rejects",
+            "throughput",
+        ],
+        &[vec![
+            thousands(t.scheduled),
+            thousands(t.completed),
+            thousands(t.accepted),
+            thousands(t.rejected),
+            thousands(t.unexpected_status),
+            thousands(t.transport_errors),
+            thousands(t.cancelled),
+            bad(t.false_accepts),
+            bad(t.false_rejects),
+            format!("{:.1}/s", t.throughput_rps),
+        ]],
+    );
+
+    if !r.thresholds.is_empty() {
+        o.push_str("<h2>Thresholds</h2>\n");
+        let rows: Vec<Vec<String>> = r
+            .thresholds
+            .iter()
+            .map(|v| {
+                vec![
+                    escape(&v.name),
+                    escape(&v.condition),
+                    escape(&match v.value {
+                        Some(x) => format_value(x, v.unit),
+                        None => v.note.clone().unwrap_or_default(),
+                    }),
+                    if v.passed {
+                        "<span class=\"ok\">pass</span>".into()
+                    } else {
+                        "<span class=\"bad\">FAIL</span>".into()
+                    },
+                ]
+            })
+            .collect();
+        table(&mut o, &["threshold", "condition", "measured", "verdict"], &rows);
+    }
+
+    o.push_str("<h2>Latency of all responses</h2>\n");
+    let lat_rows: Vec<Vec<String>> = [
+        ("intended send (corrected)", &r.latency_us.corrected),
+        ("actual send (uncorrected)", &r.latency_us.uncorrected),
+    ]
+    .into_iter()
+    .map(|(k, x)| {
+        vec![
+            escape(k),
+            thousands(x.count),
+            escape(&micros(x.p50)),
+            escape(&micros(x.p90)),
+            escape(&micros(x.p99)),
+            escape(&micros(x.p99_9)),
+            escape(&micros(x.p99_99)),
+            escape(&micros(x.max)),
+        ]
+    })
+    .collect();
+    table(
+        &mut o,
+        &[
+            "measured from",
+            "count",
+            "p50",
+            "p90",
+            "p99",
+            "p99.9",
+            "p99.99",
+            "max",
+        ],
+        &lat_rows,
+    );
+
+    for chart in Chart::ALL {
+        let (_, title) = chart.name();
+        let _ = writeln!(o, "<h2>{}</h2>", escape(title));
+        match chart.svg(r) {
+            Ok(svg) => {
+                let _ = writeln!(o, "<div class=\"chart\">{}</div>", inline_svg(&svg));
+            }
+            Err(e) => {
+                let _ = writeln!(o, "<p class=\"note\">{}</p>", escape(&e));
+            }
+        }
+    }
+
+    o.push_str("<h2>Correctness: token class against outcome</h2>\n");
+    let get = |m: &std::collections::BTreeMap<String, u64>, k: &str| m.get(k).copied().unwrap_or(0);
+    let rows: Vec<Vec<String>> = r
+        .classes
+        .iter()
+        .map(|(name, c)| {
+            let all = c.latency_us.corrected.get("all").copied().unwrap_or_default();
+            vec![
+                escape(name),
+                escape(expected(c)),
+                thousands(get(&c.outcomes, "accepted")),
+                thousands(get(&c.outcomes, "rejected")),
+                thousands(get(&c.outcomes, "unexpected_status")),
+                thousands(get(&c.outcomes, "transport_error")),
+                bad(get(&c.verdicts, "false_accept")),
+                bad(get(&c.verdicts, "false_reject")),
+                if all.count > 0 {
+                    escape(&micros(all.p50))
+                } else {
+                    "-".into()
+                },
+                if all.count > 0 {
+                    escape(&micros(all.p99))
+                } else {
+                    "-".into()
+                },
+            ]
+        })
+        .collect();
+    table(
+        &mut o,
+        &[
+            "class",
+            "expected",
+            "accepted",
+            "rejected",
+            "unexpected",
+            "transport error",
+            "false accepts",
+            "false rejects",
+            "p50 (corr.)",
+            "p99 (corr.)",
+        ],
+        &rows,
+    );
+
+    let codes: Vec<Vec<String>> = r
+        .status_codes
+        .iter()
+        .map(|(k, v)| vec![format!("HTTP {}", escape(k)), thousands(*v)])
+        .chain(
+            r.transport_errors
+                .iter()
+                .map(|(k, v)| vec![escape(k), thousands(*v)]),
+        )
+        .collect();
+    if !codes.is_empty() {
+        o.push_str("<h2>Status codes and transport errors</h2>\n");
+        table(&mut o, &["answer", "count"], &codes);
+    }
+
+    if !r.samples.is_empty() {
+        o.push_str("<h2>Sample bodies of unexpected answers</h2>\n");
+        for s in &r.samples {
+            let what = match (s.status, s.error) {
+                (Some(code), _) => format!("HTTP {code}"),
+                (None, Some(e)) => e.name().to_string(),
+                (None, None) => "no answer".into(),
+            };
+            let verdict = serde_json::to_value(s.verdict)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default();
+            let _ = writeln!(
+                o,
+                "<p>{} — {} — {}</p><pre>{}</pre>",
+                escape(s.class.name()),
+                escape(&what),
+                escape(&verdict),
+                escape(&s.body)
+            );
+        }
+    }
+
+    o.push_str("<h2>Scenario as run (secrets redacted)</h2>\n");
+    let scenario = serde_json::to_string_pretty(&r.scenario).unwrap_or_default();
+    let _ = writeln!(o, "<pre>{}</pre>", escape(&scenario));
+    o.push_str("</body></html>\n");
+    o
+}
