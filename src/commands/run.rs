@@ -22,7 +22,7 @@ use crate::report::{self, live::LiveLine};
 use crate::scenario::Loaded;
 use crate::scenario::resolve::{KeySource, Settings};
 use crate::scenario::run::{
-    self as run_settings, HttpVersion, Model, Order, RunSettings, Stage, TransportKind,
+    self as run_settings, HttpVersion, LoadSettings, Model, Order, RunSettings, Stage, TransportKind,
 };
 use crate::stats::recorder::{LATE_AFTER, Percentiles};
 use crate::stats::results::{self, Meta, Phase, Results, Schedule};
@@ -277,126 +277,17 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
         .with_context(|| format!("cannot write '{}'", results_path.display()))
         .or_bad_input()?;
 
-    let (store, alg, keys) = tokens(&p)?;
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let client_threads = match (p.run.load.threads, p.run.target.embedded) {
-        (0, true) => (cores / 2).max(1),
-        (0, false) => cores,
-        (n, _) => n,
-    };
-
-    // The embedded verifier, on its own runtime.
-    let mut embedded = None;
-    let url = if p.run.target.embedded {
-        let verifier = Verifier::new(p.settings.policy(alg), &keys)
-            .map_err(anyhow::Error::msg)
-            .or_bad_input()?;
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(cores.saturating_sub(client_threads).max(1))
-            .thread_name("jwtstorm-verifier")
-            .enable_all()
-            .build()
-            .context("starting the embedded verifier's runtime")
-            .or_cannot_proceed()?;
-        let config = ServerConfig {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            path: EMBEDDED_PATH.into(),
-            placement: p.run.target.token.clone(),
-            knobs: Knobs::default(),
-            verifier,
-            jwks: JwkSet {
-                keys: keys.iter().map(|k| k.jwk.public()).collect(),
-            },
-            tls: None,
-        };
-        let running = rt
-            .block_on(server::start(config))
-            .context("starting the embedded verifier on 127.0.0.1")
-            .or_cannot_proceed()?;
-        let url = format!("http://{}{EMBEDDED_PATH}", running.addr);
-        embedded = Some((rt, running));
-        url
-    } else {
-        p.run.target.url.clone().expect("checked: a URL or embedded")
-    };
-
-    let (target, addr) = target(&p.run, &url).or_bad_input()?;
-    let tls = tls_for(&p.run, &url).or_bad_input()?;
-    let l = &p.run.load;
-    let pacer = (l.model == Model::Open).then(|| Arc::new(Staged::new(&l.stages)));
-    let duration = match &pacer {
-        Some(pc) => pc.length(),
-        None => p.run.time_bound(),
-    };
-    let selector = Selector::new(store.len(), l.pool, l.order == Order::Shuffle, l.reuse, l.seed);
-    let tokens_available = selector.len();
-    let plan = Plan {
-        transport: Arc::new(()),
-        target: Arc::new(target),
-        tokens: Arc::new(store),
-        selector: Arc::new(selector),
-        pacer: pacer.clone(),
-        accept: p.run.target.accept.clone(),
-        reject: p.run.target.reject.clone(),
-        concurrency: l.concurrency,
-        threads: client_threads,
-        duration,
-        requests: l.requests,
-        warmup: l.warmup,
-        timeout: p.run.target.timeout,
-        connect_timeout: p.run.target.connect_timeout,
-        grace: l.grace,
-    };
-
+    let mut session = Session::start(p)?;
     let interrupt = Arc::new(AtomicBool::new(false));
     install_interrupt(interrupt.clone());
     let tty = crate::commands::stderr_is_tty();
-    let live = LiveLine {
-        total: duration,
-        target_rate: pacer
-            .as_ref()
-            .map(|pc| pc.total() as f64 / pc.length().as_secs_f64().max(1e-9)),
-        colour: report::colour(tty),
-    };
     let show_live = tty && !args.quiet;
-    let tick = |snapshot: &engine::Live| {
-        if show_live {
-            live.draw(snapshot);
-        }
-    };
-    let http2 = p.run.target.http == HttpVersion::Http2;
-    let finished = match p.run.target.transport {
-        TransportKind::Hyper => {
-            let transport = HyperTransport {
-                addr,
-                http2,
-                max_body: p.run.target.max_body,
-                tls: tls.clone(),
-            };
-            engine::execute(plan.with_transport(transport), &interrupt, tick)
-        }
-        TransportKind::Reqwest => {
-            let transport = ReqwestTransport::new(ReqwestSettings {
-                http2,
-                pool: l.concurrency,
-                connect_timeout: p.run.target.connect_timeout,
-                max_body: p.run.target.max_body,
-                tls: tls_config(&p.run, &url).or_bad_input()?,
-            })
-            .map_err(anyhow::Error::msg)
-            .or_bad_input()?;
-            engine::execute(plan.with_transport(transport), &interrupt, tick)
-        }
-    };
-    if show_live {
-        live.clear();
-    }
-    if let Some((rt, running)) = embedded {
-        rt.block_on(running.stop());
-        rt.shutdown_timeout(Duration::from_secs(1));
-    }
-
-    let mut results = results_of(&p, &finished, &url, cores, tokens_available, &keys, alg);
+    let load = session.p.run.load.clone();
+    let (finished, tokens_available) = session.replay(&load, &interrupt, show_live)?;
+    let mut results = session.results(&load, &finished, tokens_available);
+    session.stop();
+    let p = &session.p;
+    let url = session.url.clone();
     results.thresholds = p.run.thresholds.iter().map(|t| t.evaluate(&results)).collect();
     let mut file = results_file;
     serde_json::to_writer_pretty(file.writer(), &results)
@@ -463,6 +354,179 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
         return Ok(exit::VERDICT);
     }
     Ok(exit::OK)
+}
+
+/// A target ready to replay against, possibly several times (capacity steps): the tokens in
+/// memory, the embedded verifier if asked for, the prepared request and transport settings.
+pub struct Session {
+    pub p: Prepared,
+    pub store: Arc<TokenStore>,
+    pub keys: Vec<KeyMaterial>,
+    pub alg: jsonwebtoken::Algorithm,
+    embedded: Option<(tokio::runtime::Runtime, server::RunningServer)>,
+    pub url: String,
+    target: Arc<Target>,
+    addr: SocketAddr,
+    tls: Option<(tokio_rustls::TlsConnector, rustls::pki_types::ServerName<'static>)>,
+    pub client_threads: usize,
+    pub cores: usize,
+}
+
+impl Session {
+    /// Mints or loads the tokens and starts the embedded verifier when the scenario asks.
+    pub fn start(p: Prepared) -> Result<Session, Failure> {
+        let (store, alg, keys) = tokens(&p)?;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let client_threads = match (p.run.load.threads, p.run.target.embedded) {
+            (0, true) => (cores / 2).max(1),
+            (0, false) => cores,
+            (n, _) => n,
+        };
+        let mut embedded = None;
+        let url = if p.run.target.embedded {
+            let verifier = Verifier::new(p.settings.policy(alg), &keys)
+                .map_err(anyhow::Error::msg)
+                .or_bad_input()?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(cores.saturating_sub(client_threads).max(1))
+                .thread_name("jwtstorm-verifier")
+                .enable_all()
+                .build()
+                .context("starting the embedded verifier's runtime")
+                .or_cannot_proceed()?;
+            let config = ServerConfig {
+                listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+                path: EMBEDDED_PATH.into(),
+                placement: p.run.target.token.clone(),
+                knobs: Knobs::default(),
+                verifier,
+                jwks: JwkSet {
+                    keys: keys.iter().map(|k| k.jwk.public()).collect(),
+                },
+                tls: None,
+            };
+            let running = rt
+                .block_on(server::start(config))
+                .context("starting the embedded verifier on 127.0.0.1")
+                .or_cannot_proceed()?;
+            let url = format!("http://{}{EMBEDDED_PATH}", running.addr);
+            embedded = Some((rt, running));
+            url
+        } else {
+            p.run.target.url.clone().expect("checked: a URL or embedded")
+        };
+        let (target, addr) = target(&p.run, &url).or_bad_input()?;
+        let tls = tls_for(&p.run, &url).or_bad_input()?;
+        Ok(Session {
+            p,
+            store: Arc::new(store),
+            keys,
+            alg,
+            embedded,
+            url,
+            target: Arc::new(target),
+            addr,
+            tls,
+            client_threads,
+            cores,
+        })
+    }
+
+    /// Replays once under `load`; returns the run and the number of distinct tokens it had.
+    pub fn replay(
+        &self,
+        load: &LoadSettings,
+        interrupt: &AtomicBool,
+        live_line: bool,
+    ) -> Result<(Finished, u64), Failure> {
+        let p = &self.p;
+        let l = load;
+        let pacer = (l.model == Model::Open).then(|| Arc::new(Staged::new(&l.stages)));
+        let duration = match &pacer {
+            Some(pc) => pc.length(),
+            None => l.duration.unwrap_or(Duration::from_secs(24 * 3600)),
+        };
+        let selector = Selector::new(
+            self.store.len(),
+            l.pool,
+            l.order == Order::Shuffle,
+            l.reuse,
+            l.seed,
+        );
+        let tokens_available = selector.len();
+        let plan = Plan {
+            transport: Arc::new(()),
+            target: self.target.clone(),
+            tokens: self.store.clone(),
+            selector: Arc::new(selector),
+            pacer: pacer.clone(),
+            accept: p.run.target.accept.clone(),
+            reject: p.run.target.reject.clone(),
+            concurrency: l.concurrency,
+            threads: self.client_threads,
+            duration,
+            requests: l.requests,
+            warmup: l.warmup,
+            timeout: p.run.target.timeout,
+            connect_timeout: p.run.target.connect_timeout,
+            grace: l.grace,
+        };
+        let live = LiveLine {
+            total: duration,
+            target_rate: pacer
+                .as_ref()
+                .map(|pc| pc.total() as f64 / pc.length().as_secs_f64().max(1e-9)),
+            colour: report::colour(live_line),
+        };
+        let tick = |snapshot: &engine::Live| {
+            if live_line {
+                live.draw(snapshot);
+            }
+        };
+        let http2 = p.run.target.http == HttpVersion::Http2;
+        let finished = match p.run.target.transport {
+            TransportKind::Hyper => {
+                let transport = HyperTransport {
+                    addr: self.addr,
+                    http2,
+                    max_body: p.run.target.max_body,
+                    tls: self.tls.clone(),
+                };
+                engine::execute(plan.with_transport(transport), interrupt, tick)
+            }
+            TransportKind::Reqwest => {
+                let transport = ReqwestTransport::new(ReqwestSettings {
+                    http2,
+                    pool: l.concurrency,
+                    connect_timeout: p.run.target.connect_timeout,
+                    max_body: p.run.target.max_body,
+                    tls: tls_config(&p.run, &self.url).or_bad_input()?,
+                })
+                .map_err(anyhow::Error::msg)
+                .or_bad_input()?;
+                engine::execute(plan.with_transport(transport), interrupt, tick)
+            }
+        };
+        if live_line {
+            live.clear();
+        }
+        Ok((finished, tokens_available))
+    }
+
+    /// The results of one replay under `load`.
+    pub fn results(&self, load: &LoadSettings, f: &Finished, tokens: u64) -> Results {
+        results_of(
+            &self.p, load, f, &self.url, self.cores, tokens, &self.keys, self.alg,
+        )
+    }
+
+    /// Stops the embedded verifier.
+    pub fn stop(&mut self) {
+        if let Some((rt, running)) = self.embedded.take() {
+            rt.block_on(running.stop());
+            rt.shutdown_timeout(Duration::from_secs(1));
+        }
+    }
 }
 
 fn stdout_is_tty() -> bool {
@@ -567,6 +631,7 @@ fn tls_for(
 /// redacted.
 fn scenario_as_run(
     p: &Prepared,
+    load: &LoadSettings,
     keys: &[KeyMaterial],
     alg: jsonwebtoken::Algorithm,
     url: &str,
@@ -614,12 +679,14 @@ fn scenario_as_run(
             }),
         },
         "target": target,
-        "load": p.run.load,
+        "load": load,
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn results_of(
     p: &Prepared,
+    load: &LoadSettings,
     f: &Finished,
     url: &str,
     cores: usize,
@@ -628,14 +695,14 @@ fn results_of(
     alg: jsonwebtoken::Algorithm,
 ) -> Results {
     let rec = &f.recorder;
-    let warmup = p.run.load.warmup.min(f.elapsed);
+    let warmup = load.warmup.min(f.elapsed);
     let measured_s = (f.elapsed.saturating_sub(warmup)).as_secs_f64();
     let totals = results::totals(&rec.main, f.scheduled, measured_s);
     let wt = results::totals(&rec.warmup, f.warmup_scheduled, warmup.as_secs_f64());
     let (classes, latency, histograms) = results::classes(rec);
     let (status_codes, transport_errors) = results::codes(&rec.main);
     let ended = f.started + f.elapsed;
-    let open = p.run.load.model == Model::Open;
+    let open = load.model == Model::Open;
     Results {
         schema_version: results::SCHEMA_VERSION,
         meta: Meta {
@@ -661,7 +728,7 @@ fn results_of(
             tokens,
             batch_wrapped: f.wrapped,
         },
-        scenario: scenario_as_run(p, keys, alg, url),
+        scenario: scenario_as_run(p, load, keys, alg, url),
         totals,
         latency_us: latency,
         schedule: open.then(|| Schedule {
