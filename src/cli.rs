@@ -35,6 +35,8 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Render charts and reports from results files again; several files are also compared.
     Report(ReportArgs),
+    /// Find the highest arrival rate that still meets the SLOs (open-loop steps).
+    Capacity(CapacityArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -339,6 +341,49 @@ pub struct ValidateArgs {
     pub scenario: PathBuf,
     #[command(flatten)]
     pub overrides: LoadOverrides,
+}
+
+#[derive(Debug, Args)]
+pub struct CapacityArgs {
+    /// The scenario file (TOML); its `[capacity]` section holds SLOs and bounds.
+    #[arg(value_name = "SCENARIO")]
+    pub scenario: PathBuf,
+    /// An SLO, such as 'p99 < 50ms' or 'error_rate < 0.1%' (repeatable; same grammar as thresholds).
+    #[arg(long = "slo", value_name = "METRIC OP LIMIT")]
+    pub slos: Vec<String>,
+    /// First rate tried (requests/s).
+    #[arg(long, value_name = "N")]
+    pub start_rate: Option<f64>,
+    /// Highest rate tried (requests/s).
+    #[arg(long, value_name = "N")]
+    pub max_rate: Option<f64>,
+    /// Measured length of each step.
+    #[arg(long, value_name = "DURATION", value_parser = units::parse_duration)]
+    pub step: Option<std::time::Duration>,
+    /// Measured length of the confirming step.
+    #[arg(long, value_name = "DURATION", value_parser = units::parse_duration)]
+    pub confirm: Option<std::time::Duration>,
+    /// Most steps per search.
+    #[arg(long, value_name = "N")]
+    pub max_steps: Option<usize>,
+    /// Total time the steps of one search may take.
+    #[arg(long, value_name = "DURATION", value_parser = units::parse_duration)]
+    pub budget: Option<std::time::Duration>,
+    /// Repeat the search per algorithm (embedded target only), e.g. HS256,RS256,ES256,EdDSA.
+    #[arg(long, value_name = "ALGS", value_delimiter = ',')]
+    pub compare_alg: Option<Vec<String>>,
+    /// Repeat the search per token size in bytes, e.g. 300,1000,4000.
+    #[arg(long, value_name = "BYTES", value_delimiter = ',')]
+    pub compare_size: Option<Vec<usize>>,
+    /// Target URL (replaces target.url and the embedded verifier).
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// Write into exactly this folder (default: REPORT_DIR/NAME/capacity-UTC-TIMESTAMP).
+    #[arg(long, short, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Only errors and the answer.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,7 @@
 //!
 //! The binary is a thin shell over [`run`]; integration tests call it in-process.
 
+pub mod capacity;
 pub mod cli;
 pub mod commands;
 pub mod error;

@@ -1,5 +1,6 @@
 //! One module per subcommand: orchestration only.
 
+pub mod capacity;
 pub mod inspect;
 pub mod keys;
 pub mod mint;
@@ -25,6 +26,7 @@ pub fn dispatch(cli: Cli) -> Result<i32, Failure> {
         Command::Run(args) => run::run(args),
         Command::Validate(args) => run::validate(args),
         Command::Report(args) => report::run(args),
+        Command::Capacity(args) => capacity::run(args),
     }
 }
 

@@ -181,6 +181,7 @@ pub fn apply_overrides(run: &mut RunSettings, o: &LoadOverrides) -> Result<(), S
 /// Runs `jwtstorm validate`.
 pub fn validate(args: ValidateArgs) -> Result<i32, Failure> {
     let p = prepare(&args.scenario, &args.overrides)?;
+    crate::capacity::from_scenario(&p.loaded).or_bad_input()?;
     // Check everything minting needs, and every line of a batch, without minting the batch.
     let (alg, keys) = p.settings.load_keys().or_bad_input()?;
     let tokens = match &p.run.batch {

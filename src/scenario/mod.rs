@@ -31,6 +31,28 @@ pub struct Scenario {
     /// `"[class.][uncorrected.]metric" = "OP LIMIT"`.
     #[serde(default)]
     pub thresholds: BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
+    pub capacity: CapacitySection,
+}
+
+/// `[capacity]`: the SLOs and bounds of `jwtstorm capacity`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapacitySection {
+    /// Same grammar as `[thresholds]`.
+    #[serde(default)]
+    pub slo: BTreeMap<String, Spanned<String>>,
+    pub start_rate: Option<Spanned<f64>>,
+    pub max_rate: Option<Spanned<f64>>,
+    pub growth: Option<Spanned<f64>>,
+    pub step: Option<Spanned<String>>,
+    pub settle: Option<Spanned<String>>,
+    pub confirm: Option<Spanned<String>>,
+    pub max_steps: Option<Spanned<i64>>,
+    pub budget: Option<Spanned<String>>,
+    pub shortfall: Option<Spanned<PercentValue>>,
+    pub max_late: Option<Spanned<PercentValue>>,
+    pub precision: Option<Spanned<PercentValue>>,
 }
 
 /// `[target]`: where requests go and how responses are read.

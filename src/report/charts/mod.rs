@@ -1,6 +1,7 @@
 //! Charts, one file per chart, each drawn once for any plotters backend and written as SVG and
 //! PNG. PNG text uses DejaVu Sans embedded in the binary, so rendering needs no system fonts.
 
+pub mod capacity;
 pub mod compare;
 pub mod histogram;
 pub mod percentiles;
