@@ -54,12 +54,8 @@ pub fn run(args: CapacityArgs) -> Result<i32, Failure> {
     let p = prepare(&args.scenario, &overrides)?;
     let (mut slos, mut s) = capacity::from_scenario(&p.loaded).or_bad_input()?;
     for t in &args.slos {
-        let at = t
-            .find(['<', '>', '=', '!'])
-            .ok_or_else(|| anyhow!("--slo '{t}': expected METRIC OP LIMIT, such as 'p99 < 50ms'"))
-            .or_bad_input()?;
-        let parsed = thresholds::parse(&t[..at], &t[at..])
-            .map_err(|e| anyhow!("--slo: {e}"))
+        let parsed = thresholds::parse_one(t)
+            .map_err(|e| anyhow!("--slo {e}"))
             .or_bad_input()?;
         slos.retain(|x| x.name != parsed.name);
         slos.push(parsed);

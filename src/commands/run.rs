@@ -153,11 +153,7 @@ pub fn apply_overrides(run: &mut RunSettings, o: &LoadOverrides) -> Result<(), S
         ));
     }
     for t in &o.thresholds {
-        let at = t
-            .find(['<', '>', '=', '!'])
-            .ok_or_else(|| format!("--threshold '{t}': expected METRIC OP LIMIT, such as 'p99 < 20ms'"))?;
-        let parsed =
-            crate::gate::thresholds::parse(&t[..at], &t[at..]).map_err(|e| format!("--threshold: {e}"))?;
+        let parsed = crate::gate::thresholds::parse_one(t).map_err(|e| format!("--threshold {e}"))?;
         run.thresholds.retain(|x| x.name != parsed.name);
         run.thresholds.push(parsed);
     }

@@ -119,6 +119,14 @@ pub struct Verdict {
     pub note: Option<String>,
 }
 
+/// Parses a threshold written in one piece, as flags take it: `p99 < 20ms`.
+pub fn parse_one(text: &str) -> Result<Threshold, String> {
+    let at = text
+        .find(['<', '>', '=', '!'])
+        .ok_or_else(|| format!("'{text}': expected METRIC OP LIMIT, such as 'p99 < 20ms'"))?;
+    parse(&text[..at], &text[at..])
+}
+
 /// Parses `name = condition`.
 pub fn parse(name: &str, condition: &str) -> Result<Threshold, String> {
     let key = name.trim();
