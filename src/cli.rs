@@ -37,6 +37,8 @@ pub enum Command {
     Report(ReportArgs),
     /// Find the highest arrival rate that still meets the SLOs (open-loop steps).
     Capacity(CapacityArgs),
+    /// Compare a run with a baseline run; exit 1 on a regression.
+    Compare(CompareArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -319,6 +321,46 @@ pub struct LoadOverrides {
     pub thresholds: Vec<String>,
 }
 
+/// CI gate options shared by `run` and `compare`.
+#[derive(Debug, Args, Default, Clone)]
+pub struct GateArgs {
+    /// Allowed regression per metric, METRIC=PERCENT (repeatable): p50, p90, p99, p99.9,
+    /// throughput (drop), error_rate (absolute rise). Defaults: 10%, 10%, 15%, 25%, 5%, 0.1%.
+    #[arg(
+        long = "max-regression",
+        value_name = "METRIC=PERCENT",
+        help_heading = "CI gate"
+    )]
+    pub max_regression: Vec<String>,
+    /// Compare even when the runs differ in scenario, algorithm, rate, tool version or cores.
+    #[arg(long, help_heading = "CI gate")]
+    pub force: bool,
+    /// Write JUnit XML: one test case per threshold and per compared metric.
+    #[arg(long, value_name = "FILE", help_heading = "CI gate")]
+    pub junit: Option<PathBuf>,
+    /// Print GitHub Actions `::error::` lines for failed thresholds and regressions.
+    #[arg(long, help_heading = "CI gate")]
+    pub github_annotations: bool,
+    /// Print the verdicts as JSON on stdout instead of the text summary.
+    #[arg(long, help_heading = "CI gate")]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The baseline results.json.
+    #[arg(value_name = "BASELINE")]
+    pub baseline: PathBuf,
+    /// The current results.json.
+    #[arg(value_name = "CURRENT")]
+    pub current: PathBuf,
+    #[command(flatten)]
+    pub gate: GateArgs,
+    /// Also write compare.md into this folder.
+    #[arg(long, short, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// The scenario file (TOML).
@@ -332,6 +374,11 @@ pub struct RunArgs {
     /// No live line and no summary; only errors.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Compare the run with this baseline results.json; a regression exits 1.
+    #[arg(long, value_name = "FILE", help_heading = "CI gate")]
+    pub baseline: Option<PathBuf>,
+    #[command(flatten)]
+    pub gate: GateArgs,
 }
 
 #[derive(Debug, Args)]

@@ -781,3 +781,53 @@ fn a_server_that_closes_keep_alive_connections_is_not_an_error() {
         }
     }
 }
+
+#[test]
+fn a_baseline_catches_a_slower_verifier() {
+    let f = Fixture::new(
+        "url = \"http://127.0.0.1:1/protected\"",
+        "rate = 200\nduration = \"2s\"\nconcurrency = 8",
+        MIX,
+    );
+    let fast = Server::start(&f.scenario(), Knobs::default());
+    let (code, _) = f.run(&["--url", &format!("http://{}/protected", fast.addr())]);
+    assert_eq!(code, 0);
+    let baseline = f.dir.path().join("baseline.json");
+    std::fs::copy(f.out().join("results.json"), &baseline).unwrap();
+    drop(fast);
+    let slow = Server::start(
+        &f.scenario(),
+        Knobs {
+            delay: Some(jwtstorm::verifier::server::Delay::Fixed(Duration::from_millis(
+                25,
+            ))),
+            ..Knobs::default()
+        },
+    );
+    let junit = f.dir.path().join("junit.xml");
+    let (code, _) = f.run(&[
+        "--url",
+        &format!("http://{}/protected", slow.addr()),
+        "--baseline",
+        baseline.to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+        "--threshold",
+        "p99 < 10ms",
+    ]);
+    assert_eq!(code, 1);
+    let md = std::fs::read_to_string(f.out().join("compare.md")).unwrap();
+    assert!(
+        md.contains("| all | p50 |") && md.contains("**REGRESSION**"),
+        "{md}"
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains("classname=\"jwtstorm.thresholds\" name=\"p99 &lt; 10ms\""),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("classname=\"jwtstorm.compare.all\" name=\"p50\""),
+        "{xml}"
+    );
+}

@@ -1,6 +1,7 @@
 //! One module per subcommand: orchestration only.
 
 pub mod capacity;
+pub mod compare;
 pub mod inspect;
 pub mod keys;
 pub mod mint;
@@ -27,6 +28,7 @@ pub fn dispatch(cli: Cli) -> Result<i32, Failure> {
         Command::Validate(args) => run::validate(args),
         Command::Report(args) => report::run(args),
         Command::Capacity(args) => capacity::run(args),
+        Command::Compare(args) => compare::run(args),
     }
 }
 

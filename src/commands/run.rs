@@ -305,7 +305,26 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
     let written = report::write_all(&results, &out_dir, &formats)
         .map_err(anyhow::Error::msg)
         .or_cannot_proceed()?;
-    if !args.quiet {
+    // The gate: a baseline comparison, JUnit, the GitHub summary and annotations.
+    let comparison = match &args.baseline {
+        Some(b) => Some(crate::commands::compare::against(b, &results, &args.gate)?),
+        None => None,
+    };
+    let mut gate_md = report::markdown::render(&results);
+    if let Some(c) = &comparison {
+        let md = crate::gate::compare::markdown(c);
+        std::fs::write(out_dir.join("compare.md"), &md)
+            .with_context(|| format!("writing '{}'", out_dir.join("compare.md").display()))
+            .or_cannot_proceed()?;
+        gate_md.push('\n');
+        gate_md.push_str(&md);
+    }
+    let no_comparisons = Vec::new();
+    let comparisons = comparison.as_ref().map_or(&no_comparisons, |c| &c.comparisons);
+    if !args.quiet && !args.gate.json {
+        if let Some(c) = &comparison {
+            print!("{}", crate::gate::compare::markdown(c));
+        }
         print!(
             "{}",
             report::summary::render(&results, report::colour(stdout_is_tty()))
@@ -345,9 +364,19 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
         ))
         .or_cannot_proceed();
     }
-    let failed = results.thresholds.iter().filter(|v| !v.passed).count();
-    if failed > 0 {
-        eprintln!("{failed} of {} threshold(s) failed", results.thresholds.len());
+    let passed = crate::commands::compare::emit(
+        &args.gate,
+        &format!("jwtstorm run {}", results.meta.scenario),
+        &results.thresholds,
+        comparisons,
+        &gate_md,
+        results.totals.duration_s,
+        Some(&results_path),
+    )?;
+    if !passed {
+        let failed = results.thresholds.iter().filter(|v| !v.passed).count();
+        let regressions = comparisons.iter().filter(|c| c.regressed()).count();
+        eprintln!("{failed} threshold(s) failed, {regressions} regression(s) against the baseline");
         return Ok(exit::VERDICT);
     }
     Ok(exit::OK)

@@ -1,3 +1,7 @@
-//! Gating a run: thresholds evaluated against its results.
+//! Gating a run: thresholds evaluated against its results, comparison with a baseline, and
+//! CI-native output (JUnit, GitHub step summary and annotations).
 
+pub mod ci;
+pub mod compare;
+pub mod junit;
 pub mod thresholds;

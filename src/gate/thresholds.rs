@@ -258,12 +258,17 @@ fn latency(p: &Percentiles, metric: &str) -> Option<f64> {
     })
 }
 
-fn ratio(n: u64, d: u64) -> Option<f64> {
-    (d > 0).then(|| n as f64 / d as f64)
-}
-
 fn from_totals(t: &Totals, metric: &str) -> Option<f64> {
     let answered = t.completed + t.transport_errors;
+    // A rate with nothing in its denominator (false accepts among valid tokens) is zero, as
+    // long as anything was measured at all.
+    let ratio = |n: u64, d: u64| {
+        if d > 0 {
+            Some(n as f64 / d as f64)
+        } else {
+            (answered + t.scheduled > 0).then_some(0.0)
+        }
+    };
     let v = match metric {
         "false_accepts" => t.false_accepts,
         "false_rejects" => t.false_rejects,

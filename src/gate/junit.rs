@@ -1,0 +1,79 @@
+//! JUnit XML for CI: one test case per threshold and per compared metric; a failure carries the
+//! measured value and the limit.
+
+use std::fmt::Write;
+
+use super::compare::{self, Comparison};
+use super::thresholds::{Verdict, format_value};
+use crate::report::html::escape;
+
+/// One test case.
+struct Case {
+    class: String,
+    name: String,
+    failure: Option<String>,
+}
+
+/// Renders the verdicts of a run (and its comparison, if any) as a JUnit test suite.
+pub fn render(suite: &str, thresholds: &[Verdict], comparisons: &[Comparison], seconds: f64) -> String {
+    let mut cases = Vec::new();
+    for v in thresholds {
+        let measured = match v.value {
+            Some(x) => format_value(x, v.unit),
+            None => v.note.clone().unwrap_or_else(|| "nothing measured".into()),
+        };
+        cases.push(Case {
+            class: "jwtstorm.thresholds".into(),
+            name: format!("{} {}", v.name, v.condition),
+            failure: (!v.passed).then(|| format!("measured {measured}, limit {} {}", v.name, v.condition)),
+        });
+    }
+    for c in comparisons {
+        cases.push(Case {
+            class: format!("jwtstorm.compare.{}", c.scope),
+            name: c.metric.clone(),
+            failure: c.regressed().then(|| {
+                format!(
+                    "baseline {}, current {}, beyond the tolerance {}",
+                    compare::show(&c.metric, c.baseline),
+                    compare::show(&c.metric, c.current),
+                    c.tolerance
+                )
+            }),
+        });
+    }
+    let failures = cases.iter().filter(|c| c.failure.is_some()).count();
+    let mut o = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        o,
+        "<testsuites name=\"jwtstorm\" tests=\"{}\" failures=\"{failures}\" time=\"{seconds:.3}\">",
+        cases.len()
+    );
+    let _ = writeln!(
+        o,
+        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"0\" time=\"{seconds:.3}\">",
+        escape(suite),
+        cases.len()
+    );
+    for c in &cases {
+        let _ = write!(
+            o,
+            "    <testcase classname=\"{}\" name=\"{}\" time=\"0\"",
+            escape(&c.class),
+            escape(&c.name)
+        );
+        match &c.failure {
+            None => o.push_str("/>\n"),
+            Some(msg) => {
+                let _ = writeln!(
+                    o,
+                    ">\n      <failure message=\"{}\" type=\"jwtstorm\">{}</failure>\n    </testcase>",
+                    escape(msg),
+                    escape(msg)
+                );
+            }
+        }
+    }
+    o.push_str("  </testsuite>\n</testsuites>\n");
+    o
+}
