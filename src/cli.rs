@@ -312,6 +312,10 @@ pub struct LoadOverrides {
     /// HTTP client: hyper (default, least CPU per request) or reqwest (honours HTTP(S)_PROXY).
     #[arg(long, value_name = "NAME", help_heading = "Overrides")]
     pub transport: Option<String>,
+    /// Check thresholds every second from this point of the run on, and stop at the first that
+    /// fails (counts, rates and overall corrected latency; the rest are judged at the end).
+    #[arg(long, value_name = "DURATION", value_parser = units::parse_duration, help_heading = "Overrides")]
+    pub abort_on_fail: Option<std::time::Duration>,
     /// Add a threshold, such as 'valid.p99 < 20ms' or 'false_accepts == 0' (repeatable).
     #[arg(
         long = "threshold",

@@ -831,3 +831,34 @@ fn a_baseline_catches_a_slower_verifier() {
         "{xml}"
     );
 }
+
+#[test]
+fn abort_on_fail_stops_a_hopeless_run_early() {
+    let f = Fixture::new(
+        "url = \"http://127.0.0.1:1/protected\"",
+        "rate = 200\nduration = \"30s\"\nconcurrency = 8\n[gate]\nabort_on_fail = true\nabort_after = \"1s\"\n[thresholds]\n\"false_accepts\" = \"== 0\"",
+        MIX,
+    );
+    let bad = Server::start(
+        &f.scenario(),
+        Knobs {
+            vulnerable: true,
+            ..Knobs::default()
+        },
+    );
+    let started = std::time::Instant::now();
+    let (code, r) = f.run(&["--url", &format!("http://{}/protected", bad.addr())]);
+    assert_eq!(code, 1);
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "stopped early, not after 30 s"
+    );
+    let why = r["meta"]["aborted"].as_str().unwrap();
+    assert!(
+        why.starts_with("threshold false_accepts == 0 failed at "),
+        "{why}"
+    );
+    assert_eq!(r["meta"]["interrupted"], false);
+    assert_accounted(&r);
+    assert!(n(&r, "totals.scheduled") < 6000);
+}

@@ -164,6 +164,9 @@ pub fn apply_overrides(run: &mut RunSettings, o: &LoadOverrides) -> Result<(), S
             other => return Err(format!("--transport '{other}': expected hyper or reqwest")),
         };
     }
+    if let Some(d) = o.abort_on_fail {
+        run.abort_after = Some(d);
+    }
     if let Some(h) = &o.http {
         run.target.http = match h.as_str() {
             "1.1" | "1" => HttpVersion::Http1,
@@ -373,6 +376,10 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
         results.totals.duration_s,
         Some(&results_path),
     )?;
+    if let Some(why) = &results.meta.aborted {
+        eprintln!("aborted: {why}");
+        return Ok(exit::VERDICT);
+    }
     if !passed {
         let failed = results.thresholds.iter().filter(|v| !v.passed).count();
         let regressions = comparisons.iter().filter(|c| c.regressed()).count();
@@ -504,10 +511,34 @@ impl Session {
                 .map(|pc| pc.total() as f64 / pc.length().as_secs_f64().max(1e-9)),
             colour: report::colour(live_line),
         };
+        let checks = if load.model == p.run.load.model && load.stages == p.run.load.stages {
+            p.run.abort_after.map(|after| (after, &p.run.thresholds))
+        } else {
+            None
+        };
         let tick = |snapshot: &engine::Live| {
             if live_line {
                 live.draw(snapshot);
             }
+            let (after, thresholds) = checks?;
+            if snapshot.elapsed < after {
+                return None;
+            }
+            thresholds
+                .iter()
+                .filter_map(|t| t.evaluate_live(&snapshot.so_far))
+                .find(|v| !v.passed)
+                .map(|v| {
+                    let measured = v.value.map_or(String::new(), |x| {
+                        crate::gate::thresholds::format_value(x, v.unit)
+                    });
+                    format!(
+                        "threshold {} {} failed at {:.0}s (measured {measured} so far)",
+                        v.name,
+                        v.condition,
+                        snapshot.elapsed.as_secs_f64()
+                    )
+                })
         };
         let http2 = p.run.target.http == HttpVersion::Http2;
         let finished = match p.run.target.transport {
@@ -737,6 +768,7 @@ fn results_of(
             started: humantime::format_rfc3339_millis(f.started).to_string(),
             ended: humantime::format_rfc3339_millis(ended).to_string(),
             interrupted: f.interrupted,
+            aborted: f.aborted.clone(),
             cores,
             threads: f.threads,
             model: if open { "open" } else { "closed" }.into(),

@@ -362,6 +362,53 @@ impl Threshold {
     }
 }
 
+impl Threshold {
+    /// Evaluates the threshold on the running totals of a run still in progress (everything
+    /// sent so far, warmup included). `None` when it cannot be judged mid-run: per-class and
+    /// uncorrected latency, throughput and schedule counts are judged at the end only.
+    pub fn evaluate_live(&self, so_far: &crate::stats::timeline::Second) -> Option<Verdict> {
+        if self.scope.is_some()
+            || self.uncorrected
+            || matches!(
+                self.metric.as_str(),
+                "throughput" | "scheduled" | "cancelled" | "count"
+            )
+        {
+            return None;
+        }
+        let o = so_far.outcomes;
+        let value = if self.unit == Unit::Micros {
+            latency(&Percentiles::of(&so_far.latency), &self.metric)
+        } else {
+            let t = Totals {
+                scheduled: so_far.sent,
+                sent: so_far.sent,
+                completed: o[0] + o[1] + o[2],
+                accepted: o[0],
+                rejected: o[1],
+                unexpected_status: o[2],
+                transport_errors: o[3],
+                false_accepts: so_far.false_accepts,
+                false_rejects: so_far.false_rejects,
+                // Judged against every answer so far: correct ones are the rest of each side.
+                correct_accepts: o[0].saturating_sub(so_far.false_accepts),
+                correct_rejects: o[1].saturating_sub(so_far.false_rejects),
+                ..Totals::default()
+            };
+            from_totals(&t, &self.metric)
+        }?;
+        Some(Verdict {
+            name: self.name.clone(),
+            condition: self.condition.clone(),
+            unit: self.unit,
+            value: Some(value),
+            limit: self.limit,
+            passed: self.op.holds(value, self.limit),
+            note: None,
+        })
+    }
+}
+
 /// A value in a unit, for people: `1.87ms`, `0.012%`, `1998.4/s`, `3`.
 pub fn format_value(v: f64, unit: Unit) -> String {
     match unit {

@@ -97,6 +97,8 @@ pub struct Finished {
     pub started: SystemTime,
     pub elapsed: Duration,
     pub interrupted: bool,
+    /// Why the run was stopped early by a failing check (abort on fail).
+    pub aborted: Option<String>,
     /// The batch ran out and requests started over from its beginning.
     pub wrapped: bool,
     pub threads: usize,
@@ -130,7 +132,7 @@ enum Msg {
 pub fn execute<T: Transport + Send + Sync>(
     plan: Plan<T>,
     interrupt: &AtomicBool,
-    mut tick: impl FnMut(&Live),
+    mut tick: impl FnMut(&Live) -> Option<String>,
 ) -> Finished {
     let plan = Arc::new(plan);
     // The run starts a moment from now, once every client thread has its runtime, so the first
@@ -172,6 +174,7 @@ pub fn execute<T: Transport + Send + Sync>(
     let mut last_tick = Instant::now();
     let mut completed_at_last_tick = 0u64;
     let mut done = 0;
+    let mut aborted = None;
     while done < threads {
         match rx.recv_timeout(Duration::from_millis(100)) {
             Ok(Msg::Seconds(batch)) => {
@@ -200,7 +203,14 @@ pub fn execute<T: Transport + Send + Sync>(
             completed_at_last_tick = completed;
             last_tick = Instant::now();
             live.elapsed = shared.start.elapsed();
-            tick(&live);
+            if let Some(why) = tick(&live)
+                && shared.stopped_at().is_none()
+            {
+                let at = shared.start.elapsed().as_micros() as u64;
+                shared.stop_at_us.store(at, Ordering::Relaxed);
+                live.stopping = true;
+                aborted = Some(why);
+            }
         }
     }
     for h in handles {
@@ -231,7 +241,8 @@ pub fn execute<T: Transport + Send + Sync>(
         timeline,
         started,
         elapsed,
-        interrupted: stop.is_some(),
+        interrupted: stop.is_some() && aborted.is_none(),
+        aborted,
         wrapped: plan.selector.wrapped(),
         threads,
         connections_opened: shared.connections.load(Ordering::Relaxed),

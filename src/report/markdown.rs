@@ -100,6 +100,9 @@ pub fn render(r: &Results) -> String {
             "> **Interrupted**: the run was stopped early; figures cover what was measured.\n"
         );
     }
+    if let Some(why) = &m.aborted {
+        let _ = writeln!(o, "> **Aborted**: {why}.\n");
+    }
     let _ = writeln!(o, "| | |\n|---|---|");
     for (k, v) in meta_rows(r) {
         let _ = writeln!(o, "| {k} | {v} |");

@@ -41,6 +41,9 @@ pub fn render(r: &Results, colour: bool) -> String {
         m.http,
         m.threads
     );
+    if let Some(why) = &m.aborted {
+        let _ = writeln!(o, "  {}", red(format!("ABORTED: {why}"), true));
+    }
     let _ = writeln!(
         o,
         "  target      {}{}",

@@ -33,6 +33,18 @@ pub struct Scenario {
     pub thresholds: BTreeMap<String, Spanned<String>>,
     #[serde(default)]
     pub capacity: CapacitySection,
+    #[serde(default)]
+    pub gate: GateSection,
+}
+
+/// `[gate]`: how thresholds gate a run.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateSection {
+    /// Check thresholds every second during the run and stop at the first failure.
+    pub abort_on_fail: Option<bool>,
+    /// Start those checks this long into the run (default: the warmup plus 5 s).
+    pub abort_after: Option<Spanned<String>>,
 }
 
 /// `[capacity]`: the SLOs and bounds of `jwtstorm capacity`.

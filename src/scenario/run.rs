@@ -171,6 +171,9 @@ pub struct RunSettings {
     pub batch: Option<PathBuf>,
     #[serde(skip)]
     pub thresholds: Vec<crate::gate::thresholds::Threshold>,
+    /// Check thresholds during the run from this point on, and stop at the first failure.
+    #[serde(skip)]
+    pub abort_after: Option<Duration>,
 }
 
 impl Default for RunSettings {
@@ -216,6 +219,7 @@ impl Default for RunSettings {
             },
             batch: None,
             thresholds: Vec::new(),
+            abort_after: None,
         }
     }
 }
@@ -597,6 +601,15 @@ impl RunSettings {
             let t = crate::gate::thresholds::parse(name, cond.get_ref())
                 .map_err(|e| l.error(cond, &format!("thresholds.\"{name}\""), e))?;
             s.thresholds.push(t);
+        }
+        if sc.gate.abort_on_fail == Some(true) {
+            let after = match &sc.gate.abort_after {
+                Some(v) => duration(l, v, "gate.abort_after")?,
+                None => s.load.warmup + Duration::from_secs(5),
+            };
+            s.abort_after = Some(after);
+        } else if let Some(v) = &sc.gate.abort_after {
+            return Err(l.error(v, "gate.abort_after", "needs gate.abort_on_fail = true"));
         }
         if !s.target.embedded && s.target.url.is_none() && !url_given {
             return Err(ScenarioError {

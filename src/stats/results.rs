@@ -48,6 +48,9 @@ pub struct Meta {
     pub started: String,
     pub ended: String,
     pub interrupted: bool,
+    /// Why a failing threshold stopped the run early (`abort_on_fail`), if it did.
+    #[serde(default)]
+    pub aborted: Option<String>,
     pub cores: usize,
     pub threads: usize,
     pub model: String,
