@@ -421,4 +421,25 @@ mod tests {
         assert_eq!(parse_tolerance("p99=10%").unwrap(), ("p99".into(), 0.1));
         assert!(parse_tolerance("p42=1%").is_err());
     }
+
+    #[test]
+    fn a_wandering_throughput_is_flagged() {
+        let text = include_str!("../../tests/fixtures/results.json");
+        let mut r: Results = serde_json::from_str(text).unwrap();
+        let template = r.timeline[1].clone();
+        let timeline = |f: fn(u32) -> u64| -> Vec<crate::stats::timeline::Point> {
+            (0..8u32)
+                .map(|second| crate::stats::timeline::Point {
+                    second,
+                    completed: f(second),
+                    ..template.clone()
+                })
+                .collect()
+        };
+        r.timeline = timeline(|s| 500 + u64::from(s % 2) * 20);
+        assert_eq!(instability("current", &r, 0.10), None, "4% variation is steady");
+        r.timeline = timeline(|s| if s % 2 == 0 { 100 } else { 900 });
+        let note = instability("current", &r, 0.10).unwrap();
+        assert!(note.starts_with("the current run was unstable"), "{note}");
+    }
 }
