@@ -506,9 +506,7 @@ impl Session {
         };
         let live = LiveLine {
             total: duration,
-            target_rate: pacer
-                .as_ref()
-                .map(|pc| pc.total() as f64 / pc.length().as_secs_f64().max(1e-9)),
+            schedule: pacer.clone(),
             colour: report::colour(live_line),
         };
         let checks = if load.model == p.run.load.model && load.stages == p.run.load.stages {

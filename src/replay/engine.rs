@@ -80,7 +80,7 @@ pub struct Live {
     pub elapsed: Duration,
     /// Everything so far; its latency is corrected, at 2 significant digits.
     pub so_far: Second,
-    /// Requests per second completed over the last second.
+    /// Responses completed in the last whole second.
     pub rate: f64,
     pub stopping: bool,
 }
@@ -172,7 +172,6 @@ pub fn execute<T: Transport + Send + Sync>(
         stopping: false,
     };
     let mut last_tick = Instant::now();
-    let mut completed_at_last_tick = 0u64;
     let mut done = 0;
     let mut aborted = None;
     while done < threads {
@@ -198,9 +197,16 @@ pub fn execute<T: Transport + Send + Sync>(
         if last_tick.elapsed() >= Duration::from_secs(1) {
             let now_sec = shared.start.elapsed().as_secs() as u32;
             timeline.extend(seconds.close(Some(now_sec.saturating_sub(CLOSE_AFTER_SECONDS))));
-            let completed: u64 = live.so_far.outcomes.iter().sum();
-            live.rate = (completed - completed_at_last_tick) as f64 / last_tick.elapsed().as_secs_f64();
-            completed_at_last_tick = completed;
+            // The last whole second every worker has reported (they flush every 200 ms).
+            let back = if shared.start.elapsed().subsec_millis() >= 300 {
+                1
+            } else {
+                2
+            };
+            live.rate = now_sec
+                .checked_sub(back)
+                .and_then(|prev| seconds.open.get(&prev))
+                .map_or(0.0, |s| s.outcomes.iter().sum::<u64>() as f64);
             last_tick = Instant::now();
             live.elapsed = shared.start.elapsed();
             if let Some(why) = tick(&live)

@@ -103,6 +103,19 @@ impl Staged {
         }])
     }
 
+    /// The scheduled arrival rate `elapsed` into the run (0 after the end).
+    pub fn rate_at(&self, elapsed: Duration) -> f64 {
+        let t = elapsed.as_secs_f64();
+        if t >= self.length {
+            return 0.0;
+        }
+        self.segments
+            .iter()
+            .rev()
+            .find(|s| s.start <= t)
+            .map_or(0.0, |s| s.r0 + (s.r1 - s.r0) * (t - s.start) / s.len)
+    }
+
     /// The number of requests the whole schedule holds.
     pub fn total(&self) -> u64 {
         // Rounding guards against 999.9999 for a schedule of exactly 1000.
@@ -190,6 +203,10 @@ mod tests {
             last = d;
         }
         assert!(last < Duration::from_secs(4));
+        assert_eq!(p.rate_at(Duration::from_millis(500)), 100.0);
+        assert!((p.rate_at(Duration::from_secs(2)) - 200.0).abs() < 1e-9);
+        assert_eq!(p.rate_at(Duration::from_millis(3500)), 50.0);
+        assert_eq!(p.rate_at(Duration::from_secs(9)), 0.0);
     }
 
     #[test]

@@ -9,8 +9,8 @@ use crate::replay::engine::Live;
 /// Draws the live line.
 pub struct LiveLine {
     pub total: Duration,
-    /// Open model: the scheduled rate to compare against.
-    pub target_rate: Option<f64>,
+    /// Open model: the schedule, whose rate at each moment the achieved rate is shown against.
+    pub schedule: Option<std::sync::Arc<crate::replay::pacer::Staged>>,
     pub colour: bool,
 }
 
@@ -25,8 +25,8 @@ impl LiveLine {
                 micros(s.latency.value_at_quantile(q))
             }
         };
-        let rate = match self.target_rate {
-            Some(t) => format!("{:.0}/{t:.0} req/s", l.rate),
+        let rate = match &self.schedule {
+            Some(p) => format!("{:.0}/{:.0} req/s", l.rate, p.rate_at(l.elapsed)),
             None => format!("{:.0} req/s", l.rate),
         };
         let fa = format!("false accepts {}", thousands(s.false_accepts));
