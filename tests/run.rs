@@ -545,6 +545,14 @@ fn validation_errors_name_file_line_and_key() {
             "s.toml:5:12: load.duration: with stages the run lasts as long as the stages; remove load.duration",
         ),
         (
+            "[target]\nembedded = true\n[thresholds]\n\"valid.p99\" = \"< 20\"\n",
+            "s.toml:4:15: thresholds.\"valid.p99\": '< 20': a latency limit needs a unit: us, ms or s (for example 20ms)",
+        ),
+        (
+            "[target]\nembedded = true\n[capacity]\nslo = { \"p98\" = \"< 1s\" }\n",
+            "",
+        ),
+        (
             "[target]\nembedded = true\n[keys]\nalg = \"HS256\"\n[tokens]\nmix = { psychic_signature = 1 }\n",
             "",
         ),
@@ -560,7 +568,11 @@ fn validation_errors_name_file_line_and_key() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "case {i}: {stderr}");
         if want.is_empty() {
-            assert!(stderr.contains("psychic_signature"), "case {i}: {stderr}");
+            assert!(
+                stderr.contains("psychic_signature")
+                    || stderr.contains("capacity.slo.\"p98\": 'p98': unknown metric"),
+                "case {i}: {stderr}"
+            );
         } else {
             assert_eq!(stderr.trim_end(), format!("error: {want}"), "case {i}");
         }
