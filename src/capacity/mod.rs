@@ -325,16 +325,6 @@ impl Search {
             ended: self.ended.clone().unwrap_or_else(|| "running".into()),
         }
     }
-
-    /// The best rate that passed a step, confirmed or not.
-    pub fn best_pass(&self) -> Option<f64> {
-        self.good
-    }
-
-    /// The settings.
-    pub fn settings(&self) -> &SearchSettings {
-        &self.s
-    }
 }
 
 #[cfg(test)]

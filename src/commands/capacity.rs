@@ -150,7 +150,7 @@ pub fn run(args: CapacityArgs) -> Result<i32, Failure> {
             if !args.quiet {
                 eprint!("  {label}: {phase:?} step at {rate:.0}/s ... ");
             }
-            let (finished, tokens) = session.replay(&load, &interrupt, false)?;
+            let (finished, tokens) = session.replay(&load, &interrupt, false, false)?;
             let results = session.results(&load, &finished, tokens);
             let step = judge(&results, phase, rate, &slos, &s);
             if !args.quiet {

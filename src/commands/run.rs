@@ -107,6 +107,9 @@ pub fn apply_overrides(run: &mut RunSettings, o: &LoadOverrides) -> Result<(), S
         run.load.requests = Some(n);
     }
     if let Some(t) = o.threads {
+        if t > 1024 {
+            return Err("--threads: must be between 0 (automatic) and 1024".into());
+        }
         run.load.threads = t;
     }
     if let Some(r) = o.rate {
@@ -283,7 +286,7 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
     let tty = crate::commands::stderr_is_tty();
     let show_live = tty && !args.quiet;
     let load = session.p.run.load.clone();
-    let (finished, tokens_available) = session.replay(&load, &interrupt, show_live)?;
+    let (finished, tokens_available) = session.replay(&load, &interrupt, show_live, true)?;
     let mut results = session.results(&load, &finished, tokens_available);
     session.stop();
     let p = &session.p;
@@ -466,18 +469,20 @@ impl Session {
     }
 
     /// Replays once under `load`; returns the run and the number of distinct tokens it had.
+    /// `abort_checks` applies the scenario's `abort_on_fail` to this replay.
     pub fn replay(
         &self,
         load: &LoadSettings,
         interrupt: &AtomicBool,
         live_line: bool,
+        abort_checks: bool,
     ) -> Result<(Finished, u64), Failure> {
         let p = &self.p;
         let l = load;
         let pacer = (l.model == Model::Open).then(|| Arc::new(Staged::new(&l.stages)));
         let duration = match &pacer {
             Some(pc) => pc.length(),
-            None => l.duration.unwrap_or(Duration::from_secs(24 * 3600)),
+            None => l.time_bound(),
         };
         let selector = Selector::new(
             self.store.len(),
@@ -509,7 +514,7 @@ impl Session {
             schedule: pacer.clone(),
             colour: report::colour(live_line),
         };
-        let checks = if load.model == p.run.load.model && load.stages == p.run.load.stages {
+        let checks = if abort_checks {
             p.run.abort_after.map(|after| (after, &p.run.thresholds))
         } else {
             None

@@ -74,6 +74,17 @@ impl Verdict {
         Verdict::NoVerdict,
     ];
 
+    /// The verdict's name in results.
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::CorrectAccept => "correct_accept",
+            Verdict::CorrectReject => "correct_reject",
+            Verdict::FalseAccept => "false_accept",
+            Verdict::FalseReject => "false_reject",
+            Verdict::NoVerdict => "no_verdict",
+        }
+    }
+
     /// Judges `outcome` for a token that should (or should not) be accepted.
     pub fn judge(outcome: Outcome, should_accept: bool) -> Verdict {
         match (outcome, should_accept) {
@@ -208,6 +219,19 @@ mod tests {
         assert_eq!(Verdict::judge(Outcome::Rejected, true), Verdict::FalseReject);
         assert_eq!(Verdict::judge(Outcome::Rejected, false), Verdict::CorrectReject);
         assert_eq!(Verdict::judge(Outcome::TransportError, false), Verdict::NoVerdict);
+    }
+
+    #[test]
+    fn names_match_the_serialized_form() {
+        for v in Verdict::ALL {
+            assert_eq!(serde_json::to_value(v).unwrap(), v.name());
+        }
+        for o in Outcome::ALL {
+            assert_eq!(serde_json::to_value(o).unwrap(), o.name());
+        }
+        for k in ErrorKind::ALL {
+            assert_eq!(serde_json::to_value(k).unwrap(), k.name());
+        }
     }
 
     #[test]

@@ -64,13 +64,14 @@ impl Formatter {
 }
 
 /// One block of minted tokens: formatted values, their end offsets, classes and expectations.
-type Block = (BytesMut, Vec<u32>, Vec<TokenClass>, Vec<Expect>);
+type Block = (BytesMut, Vec<u64>, Vec<TokenClass>, Vec<Expect>);
 
 /// Tokens in memory, formatted for sending.
 #[derive(Debug, Clone)]
 pub struct TokenStore {
     data: Bytes,
-    ends: Vec<u32>,
+    /// End offset of each token in `data` (u64: a batch may exceed 4 GiB).
+    ends: Vec<u64>,
     classes: Vec<TokenClass>,
     expects: Vec<Expect>,
 }
@@ -97,7 +98,7 @@ impl TokenStore {
                         token.clear();
                         let (class, expect) = minter.mint_into(i, &mut token, &mut scratch);
                         fmt.push(&token, &mut data);
-                        ends.push(data.len() as u32);
+                        ends.push(data.len() as u64);
                         classes.push(class);
                         expects.push(expect);
                     }
@@ -126,16 +127,9 @@ impl TokenStore {
                 message: "the batch holds no tokens".into(),
             });
         }
-        if data.len() > u32::MAX as usize {
-            return Err(BatchError::Line {
-                path: path.display().to_string(),
-                line: classes.len() as u64,
-                message: "the batch is larger than 4 GiB; split it".into(),
-            });
-        }
         Ok(TokenStore {
             data: data.freeze(),
-            ends: ends.into_iter().map(|e| e as u32).collect(),
+            ends,
             classes,
             expects,
         })
@@ -151,7 +145,7 @@ impl TokenStore {
             Vec::with_capacity(n),
         );
         for (d, e, c, x) in blocks {
-            let base = data.len() as u32;
+            let base = data.len() as u64;
             data.extend_from_slice(&d);
             ends.extend(e.into_iter().map(|v| v + base));
             classes.extend(c);
@@ -184,20 +178,6 @@ impl TokenStore {
     /// Token `i`'s class and expected answer.
     pub fn label(&self, i: usize) -> (TokenClass, Expect) {
         (self.classes[i], self.expects[i])
-    }
-
-    /// Bytes held.
-    pub fn bytes(&self) -> usize {
-        self.data.len() + self.ends.len() * 4 + self.classes.len() + self.expects.len() * 24
-    }
-
-    /// Tokens per class.
-    pub fn per_class(&self) -> std::collections::BTreeMap<TokenClass, u64> {
-        let mut m = std::collections::BTreeMap::new();
-        for c in &self.classes {
-            *m.entry(*c).or_default() += 1;
-        }
-        m
     }
 }
 

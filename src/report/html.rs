@@ -258,16 +258,13 @@ pub fn render(r: &Results) -> String {
                 (None, Some(e)) => e.name().to_string(),
                 (None, None) => "no answer".into(),
             };
-            let verdict = serde_json::to_value(s.verdict)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from))
-                .unwrap_or_default();
+            let verdict = s.verdict.name();
             let _ = writeln!(
                 o,
                 "<p>{} — {} — {}</p><pre>{}</pre>",
                 escape(s.class.name()),
                 escape(&what),
-                escape(&verdict),
+                escape(verdict),
                 escape(&s.body)
             );
         }

@@ -151,6 +151,13 @@ mod opt_secs {
     }
 }
 
+impl LoadSettings {
+    /// The time bound every run has: its duration, or for a count-only run a generous ceiling.
+    pub fn time_bound(&self) -> Duration {
+        self.duration.unwrap_or(Duration::from_secs(24 * 3600))
+    }
+}
+
 /// Default time bound when neither a duration nor a request count is given.
 pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
 
@@ -619,11 +626,6 @@ impl RunSettings {
             });
         }
         Ok(s)
-    }
-
-    /// The time bound every run has: its duration, or for a count-only run a generous ceiling.
-    pub fn time_bound(&self) -> Duration {
-        self.load.duration.unwrap_or(Duration::from_secs(24 * 3600))
     }
 }
 

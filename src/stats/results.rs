@@ -215,9 +215,7 @@ pub fn classes(rec: &Recorder) -> (BTreeMap<String, ClassResult>, Latency, BTree
         }
         for (i, v) in crate::replay::classify::Verdict::ALL.iter().enumerate() {
             if t.verdicts[i] > 0 {
-                let name = serde_json::to_value(v).expect("verdict serializes");
-                r.verdicts
-                    .insert(name.as_str().unwrap_or_default().to_string(), t.verdicts[i]);
+                r.verdicts.insert(v.name().to_string(), t.verdicts[i]);
             }
         }
         for (corrected, map, kind) in [
