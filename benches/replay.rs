@@ -7,19 +7,19 @@ use std::time::Duration;
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use jsonwebtoken::Algorithm;
-use jwtstorm::replay::classify::{Outcome, Verdict};
+use jwtstorm::model::Placement;
+use jwtstorm::model::{Judgement, Outcome};
+use jwtstorm::model::{Stage, StatusSet};
 use jwtstorm::replay::pacer::{Pacer, Staged};
 use jwtstorm::replay::tokens::{Formatter, Selector, TokenStore};
 use jwtstorm::replay::transport::Target;
-use jwtstorm::scenario::run::{Stage, StatusSet};
 use jwtstorm::stats::recorder::{Exchange, Recorder};
 use jwtstorm::stats::timeline::Seconds;
 use jwtstorm::token::claims::ClaimTemplate;
 use jwtstorm::token::classes::TokenClass;
 use jwtstorm::token::keys::KeyMaterial;
 use jwtstorm::token::mint::{MintConfig, Minter};
-use jwtstorm::verifier::policy::Policy;
-use jwtstorm::verifier::server::Placement;
+use jwtstorm::token::policy::Policy;
 
 fn store() -> TokenStore {
     let alg = Algorithm::HS256;
@@ -96,7 +96,7 @@ fn bench(c: &mut Criterion) {
             let status = if n.is_multiple_of(10) { 401 } else { 200 };
             let (class, expect) = store.label((n % 10_000) as usize);
             let outcome = Outcome::of_status(black_box(status), &accept, &reject);
-            let verdict = Verdict::judge(outcome, expect.accepts_at(1_767_225_700));
+            let verdict = Judgement::judge(outcome, expect.accepts_at(1_767_225_700));
             let us = 100 + (n % 5000);
             let e = Exchange {
                 class,

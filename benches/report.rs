@@ -3,7 +3,8 @@
 //! replaced by ones holding 10 million values spread over 20,000 distinct latencies.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use jwtstorm::report::{self, Format};
+use jwtstorm::model::Format;
+use jwtstorm::report;
 use jwtstorm::stats::recorder::histogram;
 use jwtstorm::stats::results::{Results, encode_histogram};
 

@@ -8,7 +8,7 @@ use jwtstorm::token::claims::ClaimTemplate;
 use jwtstorm::token::classes::TokenClass;
 use jwtstorm::token::keys::KeyMaterial;
 use jwtstorm::token::mint::{MintConfig, Minter};
-use jwtstorm::verifier::policy::Policy;
+use jwtstorm::token::policy::Policy;
 use jwtstorm::verifier::verify::Verifier;
 
 fn bench(c: &mut Criterion) {

@@ -6,6 +6,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use jsonwebtoken::Algorithm;
+
+use crate::model::{Format, HttpVersion, Placement, TransportKind, alg};
 use crate::units;
 
 /// Stress-test JWT verification: mint labelled token batches, replay them under load, and check
@@ -51,8 +54,8 @@ pub enum KeysCommand {
 #[derive(Debug, Args)]
 pub struct KeysGenerateArgs {
     /// Algorithm the keys are for: HS256/384/512, RS256/384/512, PS256/384/512, ES256, ES384, EdDSA.
-    #[arg(long, value_name = "ALG")]
-    pub alg: String,
+    #[arg(long, value_name = "ALG", value_parser = alg::parse)]
+    pub alg: Algorithm,
     /// How many keys (several keys let tokens rotate their kid).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub count: u32,
@@ -71,8 +74,8 @@ pub struct KeysGenerateArgs {
 #[derive(Debug, Args, Default, Clone)]
 pub struct KeyArgs {
     /// Signature algorithm (default HS256, or the one a key set or scenario names).
-    #[arg(long, value_name = "ALG", help_heading = "Keys")]
-    pub alg: Option<String>,
+    #[arg(long, value_name = "ALG", value_parser = alg::parse, help_heading = "Keys")]
+    pub alg: Option<Algorithm>,
     /// Read the HMAC secret from this file (one trailing newline is dropped).
     #[arg(long, value_name = "FILE", help_heading = "Keys")]
     pub secret_file: Option<PathBuf>,
@@ -113,9 +116,10 @@ pub struct PolicyArgs {
         long,
         value_name = "ALGS",
         value_delimiter = ',',
+        value_parser = alg::parse,
         help_heading = "Verifier policy"
     )]
-    pub algorithms: Option<Vec<String>>,
+    pub algorithms: Option<Vec<Algorithm>>,
     /// The audience the verifier identifies as.
     #[arg(long, value_name = "AUD", help_heading = "Verifier policy")]
     pub audience: Option<String>,
@@ -236,8 +240,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "PATH", default_value = "/protected")]
     pub path: String,
     /// Where the token is: bearer, header:NAME, cookie:NAME or query:NAME.
-    #[arg(long, value_name = "PLACE", default_value = "bearer")]
-    pub token: String,
+    #[arg(long, value_name = "PLACE", default_value = "bearer", value_parser = parsed::<Placement>)]
+    pub token: Placement,
     /// Added service time: fixed (2ms) or uniform in a range (1ms..5ms).
     #[arg(long, value_name = "DURATION[..DURATION]", help_heading = "Test knobs")]
     pub delay: Option<String>,
@@ -306,12 +310,12 @@ pub struct LoadOverrides {
     /// Client threads (one runtime each).
     #[arg(long, short = 'j', value_name = "N", help_heading = "Overrides")]
     pub threads: Option<usize>,
-    /// HTTP version: 1.1 or 2.
-    #[arg(long, value_name = "VERSION", help_heading = "Overrides")]
-    pub http: Option<String>,
+    /// HTTP version: 1.1 or 2 (also h2c, h2, http1, http2, as in target.http).
+    #[arg(long, value_name = "VERSION", value_parser = parsed::<HttpVersion>, help_heading = "Overrides")]
+    pub http: Option<HttpVersion>,
     /// HTTP client: hyper (default, least CPU per request) or reqwest (honours HTTP(S)_PROXY).
-    #[arg(long, value_name = "NAME", help_heading = "Overrides")]
-    pub transport: Option<String>,
+    #[arg(long, value_name = "NAME", value_parser = parsed::<TransportKind>, help_heading = "Overrides")]
+    pub transport: Option<TransportKind>,
     /// Check thresholds every second from this point of the run on, and stop at the first that
     /// fails (counts, rates and overall corrected latency; the rest are judged at the end).
     #[arg(long, value_name = "DURATION", value_parser = units::parse_duration, help_heading = "Overrides")]
@@ -421,8 +425,8 @@ pub struct CapacityArgs {
     #[arg(long, value_name = "DURATION", value_parser = units::parse_duration)]
     pub budget: Option<std::time::Duration>,
     /// Repeat the search per algorithm (embedded target only), e.g. HS256,RS256,ES256,EdDSA.
-    #[arg(long, value_name = "ALGS", value_delimiter = ',')]
-    pub compare_alg: Option<Vec<String>>,
+    #[arg(long, value_name = "ALGS", value_delimiter = ',', value_parser = alg::parse)]
+    pub compare_alg: Option<Vec<Algorithm>>,
     /// Repeat the search per token size in bytes, e.g. 300,1000,4000.
     #[arg(long, value_name = "BYTES", value_delimiter = ',')]
     pub compare_size: Option<Vec<usize>>,
@@ -446,8 +450,13 @@ pub struct ReportArgs {
     #[arg(long, short, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Formats, comma-separated: md, html, svg, png, hgrm, json (default: all but json).
-    #[arg(long, value_name = "FORMATS", value_delimiter = ',')]
-    pub format: Option<Vec<String>>,
+    #[arg(long, value_name = "FORMATS", value_delimiter = ',', value_parser = parsed::<Format>)]
+    pub format: Option<Vec<Format>>,
+}
+
+/// Any `FromStr` type whose error is a message: the same words a scenario accepts.
+fn parsed<T: std::str::FromStr<Err = String>>(s: &str) -> Result<T, String> {
+    s.parse()
 }
 
 fn parse_duration_secs(s: &str) -> Result<u64, String> {

@@ -29,6 +29,21 @@ impl fmt::Display for Failure {
     }
 }
 
+/// A library error that knows which exit code it means; `?` turns it into a [`Failure`].
+pub trait ExitCode {
+    /// The exit code from [`exit`].
+    fn exit_code(&self) -> i32;
+}
+
+impl<E: ExitCode + std::error::Error + Send + Sync + 'static> From<E> for Failure {
+    fn from(e: E) -> Failure {
+        Failure {
+            code: e.exit_code(),
+            error: e.into(),
+        }
+    }
+}
+
 /// Marks an error as bad input (exit 2).
 pub fn bad_input(error: impl Into<anyhow::Error>) -> Failure {
     Failure {

@@ -62,33 +62,6 @@ pub fn parse_percent(text: &str) -> Result<f64, String> {
     Ok(v / scale)
 }
 
-/// Formats a duration compactly for people: `850µs`, `12.3ms`, `2.50s`.
-pub fn format_duration(d: Duration) -> String {
-    let us = d.as_secs_f64() * 1e6;
-    if us < 1000.0 {
-        format!("{us:.0}µs")
-    } else if us < 1e6 {
-        format!("{:.2}ms", us / 1000.0)
-    } else {
-        format!("{:.2}s", us / 1e6)
-    }
-}
-
-/// Formats a byte count with a binary unit: `512 B`, `1.5 MiB`.
-pub fn format_bytes(n: u64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    if n < 1024 {
-        return format!("{n} B");
-    }
-    let mut v = n as f64 / 1024.0;
-    let mut i = 0;
-    while v >= 1024.0 && i < UNITS.len() - 1 {
-        v /= 1024.0;
-        i += 1;
-    }
-    format!("{v:.1} {}", UNITS[i])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,13 +97,5 @@ mod tests {
         assert!((parse_percent("0.02").unwrap() - 0.02).abs() < 1e-12);
         assert!(parse_percent("x%").is_err());
         assert!(parse_percent("-1%").is_err());
-    }
-
-    #[test]
-    fn formatting() {
-        assert_eq!(format_duration(Duration::from_micros(850)), "850µs");
-        assert_eq!(format_duration(Duration::from_micros(12_345)), "12.35ms");
-        assert_eq!(format_bytes(512), "512 B");
-        assert_eq!(format_bytes(1536 * 1024), "1.5 MiB");
     }
 }

@@ -9,13 +9,13 @@ use std::time::Duration;
 use clap::Parser;
 use jsonwebtoken::Algorithm;
 use jwtstorm::cli::Cli;
-use jwtstorm::token::keys::{JwkSet, KeyMaterial};
-use jwtstorm::verifier::policy::Policy;
-use jwtstorm::verifier::server::{self, Delay, Knobs, Placement, ServerConfig};
-use jwtstorm::verifier::verify::Verifier;
+use jwtstorm::token::policy::Policy;
+use jwtstorm::verifier::server::{Delay, Knobs};
 use serde_json::Value;
 
-const SECRET: &str = "an-hmac-secret-of-32-bytes-or-more!!";
+mod common;
+
+use common::{SECRET, Server};
 
 fn run(argv: &[&str]) -> i32 {
     jwtstorm::run(Cli::try_parse_from(argv).unwrap()).unwrap_or_else(|f| {
@@ -71,28 +71,15 @@ fn search(dir: &Path, out: &str) -> (f64, Value) {
 fn the_answer_lies_near_the_true_capacity() {
     for (limit, repeat) in [(1usize, true), (4, false)] {
         let dir = tempfile::tempdir().unwrap();
-        let key = KeyMaterial::from_secret(Algorithm::HS256, None, SECRET.as_bytes().to_vec(), "t").unwrap();
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let running = rt
-            .block_on(server::start(ServerConfig {
-                listen: "127.0.0.1:0".parse().unwrap(),
-                path: "/protected".into(),
-                placement: Placement::Bearer,
-                knobs: Knobs {
-                    max_concurrency: Some(limit),
-                    delay: Some(Delay::Fixed(Duration::from_millis(2))),
-                    ..Knobs::default()
-                },
-                verifier: Verifier::new(Policy::for_alg(Algorithm::HS256), &[key]).unwrap(),
-                jwks: JwkSet { keys: vec![] },
-                tls: None,
-            }))
-            .unwrap();
-        scenario(dir.path(), &format!("http://{}/protected", running.addr));
+        let running = Server::hs256(
+            Policy::for_alg(Algorithm::HS256),
+            Knobs {
+                max_concurrency: Some(limit),
+                delay: Some(Delay::Fixed(Duration::from_millis(2))),
+                ..Knobs::default()
+            },
+        );
+        scenario(dir.path(), &running.url());
         // The true capacity: what a saturating closed loop gets through.
         let sat = dir.path().join("sat");
         assert_eq!(
@@ -129,7 +116,7 @@ fn the_answer_lies_near_the_true_capacity() {
                 "{first:.0} then {second:.0}"
             );
         }
-        rt.block_on(running.stop());
+        drop(running);
     }
 }
 

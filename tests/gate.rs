@@ -111,12 +111,14 @@ fn comparison_finds_regressions_and_improvements() {
     assert!(
         rep.comparisons
             .iter()
-            .any(|c| c.metric == "p99" && c.scope == "all" && c.verdict == "improvement")
+            .any(|c| c.metric == jwtstorm::model::Metric::P99
+                && c.scope == "all"
+                && c.verdict == "improvement")
     );
 
     // A looser tolerance lets a 2x p99 through.
     let mut loose = default_tolerances();
-    loose.insert("p99".into(), 1.5);
+    loose.insert(jwtstorm::model::Metric::P99, 1.5);
     let mut slower = fixture();
     slower.latency_us.corrected.p99 *= 2;
     assert!(!compare::compare(&base, &slower, &loose).regressed());

@@ -7,12 +7,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{Algorithm, DecodingKey};
-use jwtstorm::token::alg::{self, Family};
+use jwtstorm::model::alg::{self, Family};
 use jwtstorm::token::claims::ClaimTemplate;
 use jwtstorm::token::classes::TokenClass;
 use jwtstorm::token::keys::{KeyMaterial, Secret};
 use jwtstorm::token::mint::{MintConfig, Minter};
-use jwtstorm::verifier::policy::Policy;
+use jwtstorm::token::policy::Policy;
 use jwtstorm::verifier::verify::Verifier;
 
 fn now() -> i64 {

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 use clap::Parser;
 use jwtstorm::cli::Cli;
-use jwtstorm::report::{self, Format, charts::Chart};
+use jwtstorm::model::Format;
+use jwtstorm::report::{self, charts::Chart};
 use jwtstorm::stats::results::Results;
 
 fn fixture_path() -> PathBuf {
@@ -175,6 +176,11 @@ fn report_html_loads_in_a_real_browser() {
                 .is_ok_and(|o| o.status.success())
         })
     else {
+        // .ci/run installs Chromium, so in CI a missing browser is a failure, not a skip.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "no Chromium found, and CI is set: .ci/run must install it (apt-get install chromium)"
+        );
         eprintln!("skipping: no Chromium found (apt-get install chromium); .ci/run installs it");
         return;
     };

@@ -3,7 +3,6 @@
 //! omission is corrected, faults are accounted for, and an interrupted run still writes results.
 //! Timing assertions use wide margins: these machines are small and shared.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -12,12 +11,12 @@ use jsonwebtoken::Algorithm;
 use jwtstorm::cli::Cli;
 use jwtstorm::scenario::Loaded;
 use jwtstorm::scenario::resolve::Settings;
-use jwtstorm::token::keys::{JwkSet, KeyMaterial};
-use jwtstorm::verifier::server::{self, Knobs, Placement, RunningServer, ServerConfig};
-use jwtstorm::verifier::verify::Verifier;
+use jwtstorm::verifier::server::Knobs;
 use serde_json::Value;
 
-const SECRET: &str = "an-hmac-secret-of-32-bytes-or-more!!";
+mod common;
+
+use common::{SECRET, Server};
 
 /// A folder with a secret file and a scenario that points at `url`.
 struct Fixture {
@@ -74,54 +73,9 @@ fn read_results(dir: &Path) -> Value {
 }
 
 /// The reference verifier with the scenario's policy and key, on its own runtime.
-struct Server {
-    rt: tokio::runtime::Runtime,
-    running: Option<RunningServer>,
-}
-
-impl Server {
-    fn start(scenario: &Path, knobs: Knobs) -> Server {
-        let s = Settings::from_scenario(&Loaded::read(scenario).unwrap()).unwrap();
-        let key =
-            KeyMaterial::from_secret(Algorithm::HS256, None, SECRET.as_bytes().to_vec(), "test").unwrap();
-        let verifier = Verifier::new(s.policy(Algorithm::HS256), std::slice::from_ref(&key)).unwrap();
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let running = rt
-            .block_on(server::start(ServerConfig {
-                listen: "127.0.0.1:0".parse().unwrap(),
-                path: "/protected".into(),
-                placement: Placement::Bearer,
-                knobs,
-                verifier,
-                jwks: JwkSet { keys: vec![] },
-                tls: None,
-            }))
-            .unwrap();
-        Server {
-            rt,
-            running: Some(running),
-        }
-    }
-
-    fn addr(&self) -> SocketAddr {
-        self.running.as_ref().unwrap().addr
-    }
-
-    fn metrics(&self) -> &server::Metrics {
-        &self.running.as_ref().unwrap().metrics
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(r) = self.running.take() {
-            self.rt.block_on(r.stop());
-        }
-    }
+fn verifier_for(scenario: &Path, knobs: Knobs) -> Server {
+    let s = Settings::from_scenario(&Loaded::read(scenario).unwrap()).unwrap();
+    Server::hs256(s.policy(Algorithm::HS256), knobs)
 }
 
 fn n(v: &Value, path: &str) -> u64 {
@@ -175,7 +129,7 @@ fn closed_loop_counts_match_the_servers_metrics() {
         "concurrency = 8\nrequests = 3000\nduration = \"60s\"",
         MIX,
     );
-    let server = Server::start(&f.scenario(), Knobs::default());
+    let server = verifier_for(&f.scenario(), Knobs::default());
     let url = format!("http://{}/protected", server.addr());
     let (code, r) = f.run(&["--url", &url]);
     assert_eq!(code, 0);
@@ -215,7 +169,7 @@ fn a_broken_verifier_produces_false_accepts() {
         "concurrency = 4\nrequests = 2000\nduration = \"60s\"",
         MIX,
     );
-    let server = Server::start(
+    let server = verifier_for(
         &f.scenario(),
         Knobs {
             vulnerable: true,
@@ -280,7 +234,7 @@ fn coordinated_omission_is_corrected() {
         "rate = 400\nduration = \"5s\"\nconcurrency = 4",
         "count = 2000\nmix = { valid = 1 }",
     );
-    let server = Server::start(
+    let server = verifier_for(
         &f.scenario(),
         Knobs {
             stall: Some((Duration::from_secs(1), Duration::from_millis(2500))),
@@ -330,7 +284,7 @@ fn faults_are_counted_and_the_run_stays_bounded() {
     assert!(n(&r, "totals.transport_errors") > 0);
 
     // 500s are unexpected statuses, kept as samples.
-    let server = Server::start(
+    let server = verifier_for(
         &f.scenario(),
         Knobs {
             fail_rate: 1.0,
@@ -352,7 +306,7 @@ fn faults_are_counted_and_the_run_stays_bounded() {
     drop(server);
 
     // Resets: the server closes every connection before answering.
-    let server = Server::start(
+    let server = verifier_for(
         &f.scenario(),
         Knobs {
             close_rate: 1.0,
@@ -365,7 +319,7 @@ fn faults_are_counted_and_the_run_stays_bounded() {
     drop(server);
 
     // A server that never answers: every request times out, within the run's bound.
-    let server = Server::start(
+    let server = verifier_for(
         &f.scenario(),
         Knobs {
             hang_rate: 1.0,
@@ -446,7 +400,7 @@ fn an_interrupted_run_writes_valid_results() {
         "rate = 200\nduration = \"30s\"\nconcurrency = 4",
         MIX,
     );
-    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin!("jwtstorm"))
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin!("jwtstorm"))
         .args([
             "run",
             f.scenario().to_str().unwrap(),
@@ -457,7 +411,12 @@ fn an_interrupted_run_writes_valid_results() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(2500));
+    // Wait for the line that says the replay has started, then let it send for a while.
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut stderr, &mut first).unwrap();
+    assert!(first.starts_with("running 't': "), "{first}");
+    std::thread::sleep(Duration::from_millis(1500));
     let killed = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -465,22 +424,19 @@ fn an_interrupted_run_writes_valid_results() {
     assert!(killed.success());
     let started = std::time::Instant::now();
     let out = child.wait_with_output().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
     assert!(
         started.elapsed() < Duration::from_secs(15),
         "the grace period bounds the stop"
     );
-    assert_eq!(
-        out.status.code(),
-        Some(130),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(130), "{rest}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.starts_with("INTERRUPTED: t"), "{stdout}");
     let r = read_results(&f.out());
     assert_eq!(r["meta"]["interrupted"], true);
     assert_accounted(&r);
-    // About 2.5 s of a 30 s schedule: far fewer than the 6000 planned, and more than none.
+    // About 1.5 s of a 30 s schedule: far fewer than the 6000 planned, and more than none.
     let scheduled = n(&r, "totals.scheduled");
     assert!((100..3000).contains(&scheduled), "{scheduled}");
     assert!(!f.dir.path().join("out/results.json.partial").exists());
@@ -612,7 +568,7 @@ fn thresholds_pass_then_fail_against_a_broken_verifier() {
          \"valid.p99\" = \"< 5s\"\n\"error_rate\" = \"< 1%\"\n\"alg_none.false_accept_rate\" = \"== 0%\"",
         MIX,
     );
-    let good = Server::start(&f.scenario(), Knobs::default());
+    let good = verifier_for(&f.scenario(), Knobs::default());
     let (code, r) = f.run(&["--url", &format!("http://{}/protected", good.addr())]);
     assert_eq!(code, 0, "{}", r["thresholds"]);
     let verdicts = r["thresholds"].as_array().unwrap();
@@ -637,7 +593,7 @@ fn thresholds_pass_then_fail_against_a_broken_verifier() {
     assert!(t["value"].as_f64().unwrap() > 0.0);
     drop(good);
 
-    let bad = Server::start(
+    let bad = verifier_for(
         &f.scenario(),
         Knobs {
             vulnerable: true,
@@ -683,7 +639,7 @@ fn the_reqwest_transport_gives_the_same_answers() {
         "concurrency = 4\nrequests = 1000\nduration = \"60s\"",
         MIX,
     );
-    let server = Server::start(&f.scenario(), Knobs::default());
+    let server = verifier_for(&f.scenario(), Knobs::default());
     let url = format!("http://{}/protected", server.addr());
     let (code, r) = f.run(&["--url", &url, "--transport", "reqwest"]);
     assert_eq!(code, 0);
@@ -764,7 +720,7 @@ fn a_server_that_closes_keep_alive_connections_is_not_an_error() {
         "concurrency = 4\nrequests = 600\nduration = \"60s\"",
         MIX,
     );
-    let server = Server::start(
+    let server = verifier_for(
         &f.scenario(),
         Knobs {
             keepalive_max: Some(3),
@@ -801,13 +757,13 @@ fn a_baseline_catches_a_slower_verifier() {
         "rate = 200\nduration = \"2s\"\nconcurrency = 8",
         MIX,
     );
-    let fast = Server::start(&f.scenario(), Knobs::default());
+    let fast = verifier_for(&f.scenario(), Knobs::default());
     let (code, _) = f.run(&["--url", &format!("http://{}/protected", fast.addr())]);
     assert_eq!(code, 0);
     let baseline = f.dir.path().join("baseline.json");
     std::fs::copy(f.out().join("results.json"), &baseline).unwrap();
     drop(fast);
-    let slow = Server::start(
+    let slow = verifier_for(
         &f.scenario(),
         Knobs {
             delay: Some(jwtstorm::verifier::server::Delay::Fixed(Duration::from_millis(
@@ -851,7 +807,7 @@ fn abort_on_fail_stops_a_hopeless_run_early() {
         "rate = 200\nduration = \"30s\"\nconcurrency = 8\n[gate]\nabort_on_fail = true\nabort_after = \"1s\"\n[thresholds]\n\"false_accepts\" = \"== 0\"",
         MIX,
     );
-    let bad = Server::start(
+    let bad = verifier_for(
         &f.scenario(),
         Knobs {
             vulnerable: true,
@@ -873,4 +829,59 @@ fn abort_on_fail_stops_a_hopeless_run_early() {
     assert_eq!(r["meta"]["interrupted"], false);
     assert_accounted(&r);
     assert!(n(&r, "totals.scheduled") < 6000);
+}
+
+/// A flag accepts the words its scenario key accepts, and is refused by the same rule.
+#[test]
+fn flags_and_scenario_keys_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let validate = |scenario: &str, flags: &[&str]| {
+        std::fs::write(dir.path().join("s.toml"), scenario).unwrap();
+        let out = std::process::Command::new(assert_cmd::cargo::cargo_bin!("jwtstorm"))
+            .current_dir(dir.path())
+            .args(["validate", "s.toml"])
+            .args(flags)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let embedded = "[target]\nembedded = true\n";
+    for word in ["1.1", "1", "http1", "2", "h2", "h2c", "http2"] {
+        let (code, err) = validate(&format!("{embedded}http = \"{word}\"\n"), &[]);
+        assert_eq!(code, Some(0), "target.http = {word}: {err}");
+        let (code, err) = validate(embedded, &["--http", word]);
+        assert_eq!(code, Some(0), "--http {word}: {err}");
+    }
+    let (code, err) = validate(&format!("{embedded}http = \"3\"\n"), &[]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("target.http: '3': expected \"1.1\" or \"2\""),
+        "{err}"
+    );
+    let (code, err) = validate(embedded, &["--http", "3"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("'3': expected \"1.1\" or \"2\""), "{err}");
+
+    // A fixed rate of 0 is refused both ways; a stage may start from 0 for a ramp.
+    let (code, err) = validate(&format!("{embedded}[load]\nrate = 0\n"), &[]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("load.rate: must be above 0"), "{err}");
+    let (code, err) = validate(embedded, &["--rate", "0"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("--rate: must be above 0"), "{err}");
+    let (code, err) = validate(
+        &format!(
+            "{embedded}[load]\nstages = [{{ duration = \"1s\", rate = 0 }}, {{ duration = \"1s\", rate = 50, ramp = true }}]\n"
+        ),
+        &[],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    for (flag, value) in [("--transport", "curl"), ("--threads", "9999")] {
+        let (code, err) = validate(embedded, &[flag, value]);
+        assert_eq!(code, Some(2), "{flag} {value}: {err}");
+        assert!(err.contains(flag), "{err}");
+    }
 }

@@ -8,13 +8,16 @@ use std::process::{Command as StdCommand, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::Algorithm;
+mod common;
+
+use jwtstorm::model::Placement;
 use jwtstorm::token::claims::ClaimTemplate;
 use jwtstorm::token::classes::TokenClass;
-use jwtstorm::token::keys::{JwkSet, KeyMaterial};
+use jwtstorm::token::keys::KeyMaterial;
 use jwtstorm::token::mint::{MintConfig, Minter};
-use jwtstorm::verifier::policy::Policy;
-use jwtstorm::verifier::server::{self, Delay, Knobs, Placement, RunningServer, ServerConfig};
-use jwtstorm::verifier::verify::{Reason, Verifier};
+use jwtstorm::token::policy::Policy;
+use jwtstorm::verifier::server::{self, Delay, Knobs, RunningServer};
+use jwtstorm::verifier::verify::Reason;
 
 struct Reply {
     status: u16,
@@ -61,19 +64,9 @@ fn policy(alg: Algorithm) -> Policy {
 }
 
 async fn start(alg: Algorithm, keys: &[KeyMaterial], knobs: Knobs, placement: Placement) -> RunningServer {
-    server::start(ServerConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        path: "/protected".into(),
-        placement,
-        knobs,
-        verifier: Verifier::new(policy(alg), keys).unwrap(),
-        jwks: JwkSet {
-            keys: keys.iter().map(|k| k.jwk.public()).collect(),
-        },
-        tls: None,
-    })
-    .await
-    .unwrap()
+    server::start(common::config(policy(alg), keys, knobs, placement))
+        .await
+        .unwrap()
 }
 
 fn minter(alg: Algorithm, keys: &[KeyMaterial], mix: Vec<(TokenClass, f64)>, count: u64) -> Minter {

@@ -6,14 +6,15 @@ use std::path::Path;
 use clap::Parser;
 use jsonwebtoken::Algorithm;
 use jwtstorm::cli::Cli;
-use jwtstorm::token::keys::{JwkSet, KeyMaterial};
-use jwtstorm::verifier::policy::Policy;
-use jwtstorm::verifier::server::{self, Knobs, Placement, RunningServer, ServerConfig};
-use jwtstorm::verifier::verify::Verifier;
+use jwtstorm::model::Placement;
+use jwtstorm::token::policy::Policy;
+use jwtstorm::verifier::server::Knobs;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use serde_json::Value;
 
-const SECRET: &str = "an-hmac-secret-of-32-bytes-or-more!!";
+mod common;
+
+use common::{SECRET, Server};
 
 /// Writes a CA, a server certificate for 127.0.0.1 and a client certificate into `dir`.
 fn certificates(dir: &Path) {
@@ -35,24 +36,21 @@ fn certificates(dir: &Path) {
     }
 }
 
-fn https_server(rt: &tokio::runtime::Runtime, dir: &Path) -> RunningServer {
-    let key = KeyMaterial::from_secret(Algorithm::HS256, None, SECRET.as_bytes().to_vec(), "test").unwrap();
+fn https_server(dir: &Path) -> Server {
     let tls = jwtstorm::tls::server_config(
         &dir.join("server.pem"),
         &dir.join("server.key"),
         Some(&dir.join("ca.pem")),
     )
     .unwrap();
-    rt.block_on(server::start(ServerConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        path: "/protected".into(),
-        placement: Placement::Bearer,
-        knobs: Knobs::default(),
-        verifier: Verifier::new(Policy::for_alg(Algorithm::HS256), &[key]).unwrap(),
-        jwks: JwkSet { keys: vec![] },
-        tls: Some(tls),
-    }))
-    .unwrap()
+    let mut config = common::config(
+        Policy::for_alg(Algorithm::HS256),
+        &[common::hs256_key()],
+        Knobs::default(),
+        Placement::Bearer,
+    );
+    config.tls = Some(tls);
+    Server::start(config)
 }
 
 fn run(dir: &Path, target: &str, extra: &[&str]) -> (i32, Value) {
@@ -85,13 +83,8 @@ fn run(dir: &Path, target: &str, extra: &[&str]) -> (i32, Value) {
 fn mutual_tls_with_a_custom_ca_over_http1_and_http2() {
     let dir = tempfile::tempdir().unwrap();
     certificates(dir.path());
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let server = https_server(&rt, dir.path());
-    let url = format!("https://127.0.0.1:{}/protected", server.addr.port());
+    let server = https_server(dir.path());
+    let url = format!("https://127.0.0.1:{}/protected", server.addr().port());
     let trusted = format!(
         "url = \"{url}\"\nca_file = \"ca.pem\"\nclient_cert_file = \"client.pem\"\nclient_key_file = \"client.key\""
     );
@@ -105,8 +98,11 @@ fn mutual_tls_with_a_custom_ca_over_http1_and_http2() {
             assert_eq!(r["meta"]["http"], http);
         }
     }
-    let served =
-        server.metrics.accepted.load(std::sync::atomic::Ordering::Relaxed) + server.metrics.rejected_total();
+    let served = server
+        .metrics()
+        .accepted
+        .load(std::sync::atomic::Ordering::Relaxed)
+        + server.metrics().rejected_total();
     assert_eq!(served, 1200);
 
     // Without the CA the certificate is not trusted: every request is a TLS error, exit 3.
@@ -129,7 +125,7 @@ fn mutual_tls_with_a_custom_ca_over_http1_and_http2() {
     );
     assert_eq!(code, 0, "{}", r["transport_errors"]);
     assert_eq!(r["totals"]["completed"], 300);
-    rt.block_on(server.stop());
+    drop(server);
 }
 
 #[test]

@@ -3,6 +3,9 @@
 //! confirm the answer with a longer step. The search itself is a pure state machine
 //! ([`Search`]); `commands::capacity` runs its steps with the replay engine.
 
+pub mod judge;
+pub mod report;
+
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -269,7 +272,7 @@ impl Search {
         if self.spent + cost > self.s.budget {
             self.ended = Some(format!(
                 "time budget ({}) reached",
-                crate::units::format_duration(self.s.budget)
+                crate::text::format_duration(self.s.budget)
             ));
             return None;
         }

@@ -2,48 +2,22 @@
 //! variant (the scenario as is, or per algorithm or token size), and write capacity.json,
 //! capacity.md and a chart.
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::SystemTime;
 
 use anyhow::{Context, anyhow};
-use serde::Serialize;
 
-use crate::capacity::{self, Answer, Phase, Search, SearchSettings, Step};
+use crate::capacity::judge::{judge, step_load};
+use crate::capacity::report::{CapacityReport, SearchReport};
+use crate::capacity::{self, Search};
 use crate::cli::{CapacityArgs, LoadOverrides};
-use crate::commands::mint::install_interrupt;
-use crate::commands::run::{Prepared, Session, prepare};
 use crate::error::{Failure, ResultExt, exit};
-use crate::gate::thresholds::{self, Threshold, format_value};
-use crate::report::charts::capacity::{Drawn, png, svg};
-use crate::report::micros;
-use crate::scenario::resolve::KeySource;
-use crate::scenario::run::{Model, Stage};
-use crate::stats::results::Results;
-use crate::token::alg;
-
-/// capacity.json.
-#[derive(Debug, Serialize)]
-pub struct CapacityReport {
-    pub format: &'static str,
-    pub tool_version: &'static str,
-    pub scenario: String,
-    pub started: String,
-    pub target_url: String,
-    pub slos: Vec<String>,
-    pub settings: SearchSettings,
-    pub interrupted: bool,
-    pub searches: Vec<SearchReport>,
-}
-
-/// One search.
-#[derive(Debug, Serialize)]
-pub struct SearchReport {
-    pub label: String,
-    pub steps: Vec<Step>,
-    pub answer: Answer,
-}
+use crate::gate::thresholds;
+use crate::interrupt::install_interrupt;
+use crate::model::alg;
+use crate::session::{Prepared, Session, folder_stamp, prepare};
+use crate::text::{format_duration, micros};
 
 /// Runs `jwtstorm capacity`.
 pub fn run(args: CapacityArgs) -> Result<i32, Failure> {
@@ -52,7 +26,7 @@ pub fn run(args: CapacityArgs) -> Result<i32, Failure> {
         ..LoadOverrides::default()
     };
     let p = prepare(&args.scenario, &overrides)?;
-    let (mut slos, mut s) = capacity::from_scenario(&p.loaded).or_bad_input()?;
+    let (mut slos, mut s) = capacity::from_scenario(&p.loaded)?;
     for t in &args.slos {
         let parsed = thresholds::parse_one(t)
             .map_err(|e| anyhow!("--slo {e}"))
@@ -84,12 +58,12 @@ pub fn run(args: CapacityArgs) -> Result<i32, Failure> {
     let started = SystemTime::now();
     let out = match &args.out {
         Some(d) => d.clone(),
-        None => p.run.report.dir.join(&p.name).join(format!(
-            "capacity-{}",
-            humantime::format_rfc3339_seconds(started)
-                .to_string()
-                .replace(':', "-")
-        )),
+        None => p
+            .run
+            .report
+            .dir
+            .join(&p.name)
+            .join(format!("capacity-{}", folder_stamp(started))),
     };
     std::fs::create_dir_all(&out)
         .with_context(|| format!("cannot create '{}'", out.display()))
@@ -109,14 +83,14 @@ pub fn run(args: CapacityArgs) -> Result<i32, Failure> {
         } else {
             slo_text.join(", ")
         },
-        crate::units::format_duration(s.step),
-        crate::units::format_duration(s.settle),
+        format_duration(s.step),
+        format_duration(s.settle),
         s.start_rate,
         s.growth,
         s.max_rate,
-        crate::units::format_duration(s.confirm),
+        format_duration(s.confirm),
         s.max_steps,
-        crate::units::format_duration(s.budget),
+        format_duration(s.budget),
         (1.0 - s.shortfall) * 100.0,
         s.max_late * 100.0,
     );
@@ -132,21 +106,7 @@ pub fn run(args: CapacityArgs) -> Result<i32, Failure> {
         let mut search = Search::new(s.clone());
         let mut steps = Vec::new();
         while let Some((phase, rate)) = search.next_step() {
-            let measured = if phase == Phase::Confirm {
-                s.confirm
-            } else {
-                s.step
-            };
-            let mut load = session.p.run.load.clone();
-            load.model = Model::Open;
-            load.stages = vec![Stage {
-                duration: s.settle + measured,
-                rate,
-                ramp: false,
-            }];
-            load.duration = Some(s.settle + measured);
-            load.warmup = s.settle;
-            load.requests = None;
+            let load = step_load(&session.p.run.load, &s, phase, rate);
             if !args.quiet {
                 eprint!("  {label}: {phase:?} step at {rate:.0}/s ... ");
             }
@@ -196,7 +156,9 @@ pub fn run(args: CapacityArgs) -> Result<i32, Failure> {
         interrupted,
         searches,
     };
-    write_outputs(&report, &slos, &out)?;
+    crate::report::capacity::write(&report, &slos, &out)
+        .map_err(anyhow::Error::msg)
+        .or_cannot_proceed()?;
     for sr in &report.searches {
         match (sr.answer.capacity_rps, sr.answer.first_failing_rps) {
             (Some(c), Some(b)) => println!(
@@ -224,12 +186,6 @@ pub fn run(args: CapacityArgs) -> Result<i32, Failure> {
 
 /// The scenario as is, or one copy per algorithm or token size.
 fn variants(args: &CapacityArgs, p: &Prepared) -> Result<Vec<(String, Prepared)>, Failure> {
-    let clone = |p: &Prepared| Prepared {
-        loaded: p.loaded.clone(),
-        name: p.name.clone(),
-        settings: p.settings.clone(),
-        run: p.run.clone(),
-    };
     match (&args.compare_alg, &args.compare_size) {
         (Some(_), Some(_)) => Err(anyhow!("choose --compare-alg or --compare-size, not both")).or_bad_input(),
         (Some(algs), None) => {
@@ -239,177 +195,19 @@ fn variants(args: &CapacityArgs, p: &Prepared) -> Result<Vec<(String, Prepared)>
                 ))
                 .or_bad_input();
             }
-            let mut out = Vec::new();
-            for a in algs {
-                let parsed = alg::parse(a)
-                    .map_err(|e| anyhow!("--compare-alg: {e}"))
-                    .or_bad_input()?;
-                let mut v = clone(p);
-                v.settings.keys.alg = Some(parsed);
-                v.settings.keys.source = KeySource::Generate;
-                v.settings.keys.kid = None;
-                v.settings.verifier.algorithms = Some(vec![parsed]);
-                out.push((alg::name(parsed).to_string(), v));
-            }
-            Ok(out)
+            Ok(algs
+                .iter()
+                .map(|a| (alg::name(*a).to_string(), p.with_generated_keys(*a)))
+                .collect())
         }
         (None, Some(sizes)) => Ok(sizes
             .iter()
             .map(|n| {
-                let mut v = clone(p);
+                let mut v = p.clone();
                 v.settings.tokens.size = Some(*n);
                 (format!("{n}-byte tokens"), v)
             })
             .collect()),
-        (None, None) => Ok(vec![(p.name.clone(), clone(p))]),
+        (None, None) => Ok(vec![(p.name.clone(), p.clone())]),
     }
-}
-
-/// Judges one step: the SLOs, the achieved rate, and whether requests piled up.
-pub fn judge(r: &Results, phase: Phase, offered: f64, slos: &[Threshold], s: &SearchSettings) -> Step {
-    let mut reasons = Vec::new();
-    for t in slos {
-        let v = t.evaluate(r);
-        if !v.passed {
-            let measured = match v.value {
-                Some(x) => format_value(x, v.unit),
-                None => v.note.unwrap_or_default(),
-            };
-            reasons.push(format!("{} {}: {measured}", v.name, v.condition));
-        }
-    }
-    let achieved = r.totals.throughput_rps;
-    if achieved < offered * (1.0 - s.shortfall) {
-        reasons.push(format!("achieved {achieved:.0}/s of {offered:.0}/s"));
-    }
-    let sent = (r.totals.sent + r.warmup.sent).max(1);
-    let late = r.schedule.as_ref().map_or(0, |x| x.late);
-    let late_share = late as f64 / sent as f64;
-    if late_share > s.max_late {
-        reasons.push(format!(
-            "{:.1}% of requests left late (they piled up)",
-            late_share * 100.0
-        ));
-    }
-    let t = &r.totals;
-    let error_rate =
-        (t.transport_errors + t.unexpected_status + t.cancelled) as f64 / t.scheduled.max(1) as f64;
-    Step {
-        phase,
-        offered_rps: offered,
-        achieved_rps: achieved,
-        p50_us: r.latency_us.corrected.p50,
-        p99_us: r.latency_us.corrected.p99,
-        error_rate,
-        late_share,
-        false_accepts: t.false_accepts,
-        passed: reasons.is_empty(),
-        reasons,
-    }
-}
-
-fn write_outputs(report: &CapacityReport, slos: &[Threshold], out: &std::path::Path) -> Result<(), Failure> {
-    let write = |name: &str, bytes: &[u8]| {
-        let path = out.join(name);
-        std::fs::write(&path, bytes)
-            .with_context(|| format!("writing '{}'", path.display()))
-            .or_cannot_proceed()
-    };
-    write(
-        "capacity.json",
-        &serde_json::to_vec_pretty(report).expect("capacity report serializes"),
-    )?;
-    write("capacity.md", markdown(report).as_bytes())?;
-    let drawn: Vec<Drawn> = report
-        .searches
-        .iter()
-        .map(|s| Drawn {
-            label: &s.label,
-            steps: &s.steps,
-            answer: &s.answer,
-        })
-        .collect();
-    // The p99 SLO line, when one is set on all requests.
-    let slo_ms = slos
-        .iter()
-        .find(|t| t.metric == "p99" && t.scope.is_none() && !t.uncorrected)
-        .map(|t| t.limit / 1000.0);
-    let title = format!("Capacity search — {} — {}", report.scenario, report.started);
-    let chart = svg(&title, &drawn, slo_ms)
-        .map_err(|e| anyhow!(e))
-        .or_cannot_proceed()?;
-    write("capacity.svg", chart.as_bytes())?;
-    png(&title, &drawn, slo_ms, &out.join("capacity.png"))
-        .map_err(|e| anyhow!(e))
-        .or_cannot_proceed()?;
-    Ok(())
-}
-
-/// capacity.md: the answer per variant, then every step.
-pub fn markdown(r: &CapacityReport) -> String {
-    let mut o = String::new();
-    let _ = writeln!(o, "# jwtstorm capacity: {}\n", r.scenario);
-    if r.interrupted {
-        let _ = writeln!(o, "> **Interrupted**: what was found before the stop.\n");
-    }
-    let _ = writeln!(
-        o,
-        "Target {}, started {}. SLO: {}. A step also fails when it achieves less than {:.0}% of its rate or more than {:.1}% of its requests leave late.\n",
-        r.target_url,
-        r.started,
-        if r.slos.is_empty() {
-            "none".to_string()
-        } else {
-            r.slos.join(", ")
-        },
-        (1.0 - r.settings.shortfall) * 100.0,
-        r.settings.max_late * 100.0
-    );
-    let _ = writeln!(
-        o,
-        "| variant | capacity | first failing rate | headroom | ended |"
-    );
-    let _ = writeln!(o, "|---|---:|---:|---:|---|");
-    for s in &r.searches {
-        let a = &s.answer;
-        let _ = writeln!(
-            o,
-            "| {} | {} | {} | {} | {} |",
-            s.label,
-            a.capacity_rps.map_or("-".into(), |c| format!("{c:.0}/s")),
-            a.first_failing_rps.map_or("-".into(), |c| format!("{c:.0}/s")),
-            a.headroom.map_or("-".into(), |h| format!("{:.0}%", h * 100.0)),
-            a.ended
-        );
-    }
-    let _ = writeln!(o, "\n![capacity](capacity.png)\n");
-    for s in &r.searches {
-        let _ = writeln!(o, "## {}\n", s.label);
-        let _ = writeln!(
-            o,
-            "| step | phase | offered | achieved | p50 | p99 | error rate | late | verdict |"
-        );
-        let _ = writeln!(o, "|---:|---|---:|---:|---:|---:|---:|---:|---|");
-        for (i, st) in s.steps.iter().enumerate() {
-            let _ = writeln!(
-                o,
-                "| {} | {:?} | {:.0}/s | {:.0}/s | {} | {} | {:.2}% | {:.1}% | {} |",
-                i + 1,
-                st.phase,
-                st.offered_rps,
-                st.achieved_rps,
-                micros(st.p50_us),
-                micros(st.p99_us),
-                st.error_rate * 100.0,
-                st.late_share * 100.0,
-                if st.passed {
-                    "pass".to_string()
-                } else {
-                    format!("fail: {}", st.reasons.join("; "))
-                }
-            );
-        }
-        o.push('\n');
-    }
-    o
 }

@@ -9,11 +9,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde_json::{Value, json};
 
 use crate::cli::InspectArgs;
-use crate::commands;
 use crate::error::{Failure, ResultExt, exit};
+use crate::model::alg;
+use crate::scenario::flags::settings;
 use crate::scenario::resolve::{self, KeySource};
-use crate::token::alg;
-use crate::units;
 use crate::verifier::verify::Verifier;
 
 /// What inspection found in a token, without any key.
@@ -163,7 +162,7 @@ pub fn run(args: InspectArgs) -> Result<i32, Failure> {
         || args.keys.jwks_file.is_some()
         || args.keys.keys_dir.is_some();
     let verdict = if has_key {
-        let mut s = commands::settings(args.scenario.as_deref(), &args.keys, &args.policy)?;
+        let mut s = settings(args.scenario.as_deref(), &args.keys, &args.policy)?;
         if s.keys.source == KeySource::Generate {
             return Err(anyhow::anyhow!(
                 "inspect verifies with existing keys; generated keys cannot verify anything"
@@ -215,7 +214,7 @@ fn print_text(
 ) {
     println!(
         "size: {} ({} segments)",
-        units::format_bytes(f.size as u64),
+        crate::text::format_bytes(f.size as u64),
         f.segments
     );
     if let Some(h) = &f.header {

@@ -6,16 +6,16 @@ use std::net::SocketAddr;
 use anyhow::Context;
 
 use crate::cli::ServeArgs;
-use crate::commands;
 use crate::error::{Failure, ResultExt, exit};
+use crate::scenario::flags::settings;
 use crate::scenario::resolve::KeySource;
 use crate::token::keys::JwkSet;
-use crate::verifier::server::{self, Knobs, Placement, ServerConfig};
+use crate::verifier::server::{self, Knobs, ServerConfig};
 use crate::verifier::verify::Verifier;
 
 /// Runs `jwtstorm serve`.
 pub fn run(args: ServeArgs) -> Result<i32, Failure> {
-    let s = commands::settings(args.scenario.as_deref(), &args.keys, &args.policy)?;
+    let s = settings(args.scenario.as_deref(), &args.keys, &args.policy)?;
     if s.keys.source == KeySource::Generate {
         return Err(anyhow::anyhow!(
             "serve needs the keys your tokens are signed with: pass --keys-dir, --secret-file, --secret-env, \
@@ -40,11 +40,7 @@ pub fn run(args: ServeArgs) -> Result<i32, Failure> {
     if !args.path.starts_with('/') {
         return Err(anyhow::anyhow!("--path '{}': must start with '/'", args.path)).or_bad_input();
     }
-    let placement: Placement = args
-        .token
-        .parse()
-        .map_err(|e| anyhow::anyhow!("--token: {e}"))
-        .or_bad_input()?;
+    let placement = args.token.clone();
     let delay = match &args.delay {
         Some(d) => Some(
             d.parse()

@@ -5,8 +5,14 @@ use std::io::Write;
 
 use serde::Serialize;
 
+use std::path::Path;
+
+use super::baseline::GateError;
 use super::compare::{self, Comparison};
-use super::thresholds::{Verdict, format_value};
+use super::junit;
+use crate::cli::GateArgs;
+use crate::stats::results::Verdict;
+use crate::text::format_value;
 
 /// The machine-readable verdict (`--json`).
 #[derive(Debug, Serialize)]
@@ -49,10 +55,51 @@ pub fn annotations(thresholds: &[Verdict], comparisons: &[Comparison]) -> Vec<St
                 "{} {}: baseline {}, current {}",
                 c.scope,
                 c.metric,
-                compare::show(&c.metric, c.baseline),
-                compare::show(&c.metric, c.current)
+                compare::show(c.metric, c.baseline),
+                compare::show(c.metric, c.current)
             ))
         ));
     }
     out
+}
+
+/// Writes JUnit, the GitHub step summary and annotations; prints the JSON verdict when asked.
+/// Returns whether everything passed.
+pub fn emit(
+    g: &GateArgs,
+    suite: &str,
+    thresholds: &[Verdict],
+    comparisons: &[Comparison],
+    markdown: &str,
+    seconds: f64,
+    results: Option<&Path>,
+) -> Result<bool, GateError> {
+    let passed = thresholds.iter().all(|v| v.passed) && !comparisons.iter().any(Comparison::regressed);
+    if let Some(path) = &g.junit {
+        std::fs::write(path, junit::render(suite, thresholds, comparisons, seconds)).map_err(|source| {
+            GateError::Write {
+                path: path.clone(),
+                source,
+            }
+        })?;
+    }
+    github_step_summary(markdown).map_err(GateError::StepSummary)?;
+    if g.github_annotations {
+        for line in annotations(thresholds, comparisons) {
+            println!("{line}");
+        }
+    }
+    if g.json {
+        let v = Verdicts {
+            passed,
+            thresholds,
+            comparison: comparisons,
+            results: results.map(|p| p.display().to_string()),
+        };
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&v).expect("verdicts serialize")
+        );
+    }
+    Ok(passed)
 }

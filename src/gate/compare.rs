@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::stats::recorder::Percentiles;
-use crate::stats::results::Results;
+use crate::model::{Judgement, Metric};
+use crate::stats::results::{ClassResult, Results};
 
 /// How a metric is judged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,7 +29,7 @@ pub enum Direction {
 pub struct Comparison {
     /// `all` or a token class.
     pub scope: String,
-    pub metric: String,
+    pub metric: Metric,
     pub baseline: f64,
     pub current: f64,
     /// Relative change (or absolute, for shares); `null` when the baseline is zero.
@@ -66,41 +66,42 @@ impl Report {
 }
 
 /// Default tolerances: latency percentiles relative, throughput relative, error rate absolute.
-pub fn default_tolerances() -> BTreeMap<String, f64> {
-    [
-        ("p50", 0.10),
-        ("p90", 0.10),
-        ("p99", 0.15),
-        ("p99.9", 0.25),
-        ("throughput", 0.05),
-        ("error_rate", 0.001),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect()
+pub fn default_tolerances() -> BTreeMap<Metric, f64> {
+    BTreeMap::from([
+        (Metric::P50, 0.10),
+        (Metric::P90, 0.10),
+        (Metric::P99, 0.15),
+        (Metric::P99_9, 0.25),
+        (Metric::Throughput, 0.05),
+        (Metric::ErrorRate, 0.001),
+    ])
 }
 
 /// Parses `--max-regression METRIC=SHARE` (`p99=10%`, `error_rate=0.5%`).
-pub fn parse_tolerance(text: &str) -> Result<(String, f64), String> {
+pub fn parse_tolerance(text: &str) -> Result<(Metric, f64), String> {
     let (k, v) = text
         .split_once('=')
         .ok_or_else(|| format!("'{text}': expected METRIC=PERCENT, such as p99=10%"))?;
     let k = k.trim();
-    if !default_tolerances().contains_key(k) {
+    let metric = k
+        .parse::<Metric>()
+        .ok()
+        .filter(|m| default_tolerances().contains_key(m));
+    let Some(metric) = metric else {
         return Err(format!(
             "'{k}': tolerances apply to {}",
             default_tolerances()
                 .keys()
-                .cloned()
+                .map(|m| m.name())
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
-    }
+    };
     let v = crate::units::parse_percent(v)?;
     if !(0.0..10.0).contains(&v) {
         return Err(format!("'{text}': the tolerance must be a positive share"));
     }
-    Ok((k.to_string(), v))
+    Ok((metric, v))
 }
 
 /// Why two runs are not comparable.
@@ -165,17 +166,14 @@ pub fn instability(label: &str, r: &Results, limit: f64) -> Option<String> {
     })
 }
 
-fn latency(p: &Percentiles, m: &str) -> f64 {
-    match m {
-        "p50" => p.p50 as f64,
-        "p90" => p.p90 as f64,
-        "p99" => p.p99 as f64,
-        "p99.9" => p.p99_9 as f64,
-        _ => p.max as f64,
-    }
-}
-
-fn judge(scope: &str, metric: &str, base: f64, cur: f64, tolerance: f64, direction: Direction) -> Comparison {
+fn judge(
+    scope: &str,
+    metric: Metric,
+    base: f64,
+    cur: f64,
+    tolerance: f64,
+    direction: Direction,
+) -> Comparison {
     let (change, worse, better) = match direction {
         Direction::LowerIsBetter | Direction::HigherIsBetter => {
             let change = (base > 0.0).then(|| (cur - base) / base);
@@ -198,7 +196,7 @@ fn judge(scope: &str, metric: &str, base: f64, cur: f64, tolerance: f64, directi
     };
     Comparison {
         scope: scope.to_string(),
-        metric: metric.to_string(),
+        metric,
         baseline: base,
         current: cur,
         change,
@@ -215,21 +213,19 @@ fn judge(scope: &str, metric: &str, base: f64, cur: f64, tolerance: f64, directi
     }
 }
 
-fn error_rate(r: &Results) -> f64 {
-    let t = &r.totals;
-    (t.transport_errors + t.unexpected_status + t.cancelled) as f64 / t.scheduled.max(1) as f64
-}
-
 /// Compares `cur` against `base` with the given tolerances (missing ones take the defaults).
-pub fn compare(base: &Results, cur: &Results, tolerances: &BTreeMap<String, f64>) -> Report {
-    let tol = |m: &str| {
+pub fn compare(base: &Results, cur: &Results, tolerances: &BTreeMap<Metric, f64>) -> Report {
+    let tol = |m: Metric| {
         tolerances
-            .get(m)
+            .get(&m)
             .copied()
-            .unwrap_or_else(|| default_tolerances()[m])
+            .unwrap_or_else(|| default_tolerances()[&m])
     };
+    // Latency of an empty run reads as zero, as the percentiles themselves do.
+    let latency = |p: &crate::stats::recorder::Percentiles, m: Metric| p.value(m).unwrap_or(0.0);
+    let total = |r: &Results, m: Metric| r.totals.value(m).unwrap_or(0.0);
     let mut out = Vec::new();
-    for m in ["p50", "p90", "p99", "p99.9"] {
+    for m in [Metric::P50, Metric::P90, Metric::P99, Metric::P99_9] {
         out.push(judge(
             "all",
             m,
@@ -241,37 +237,26 @@ pub fn compare(base: &Results, cur: &Results, tolerances: &BTreeMap<String, f64>
     }
     out.push(judge(
         "all",
-        "throughput",
+        Metric::Throughput,
         base.totals.throughput_rps,
         cur.totals.throughput_rps,
-        tol("throughput"),
+        tol(Metric::Throughput),
         Direction::HigherIsBetter,
     ));
     out.push(judge(
         "all",
-        "error_rate",
-        error_rate(base),
-        error_rate(cur),
-        tol("error_rate"),
+        Metric::ErrorRate,
+        base.totals.error_rate(),
+        cur.totals.error_rate(),
+        tol(Metric::ErrorRate),
         Direction::ShareLowerIsBetter,
     ));
-    for (metric, b, c) in [
-        (
-            "false_accepts",
-            base.totals.false_accepts,
-            cur.totals.false_accepts,
-        ),
-        (
-            "false_rejects",
-            base.totals.false_rejects,
-            cur.totals.false_rejects,
-        ),
-    ] {
+    for m in [Metric::FalseAccepts, Metric::FalseRejects] {
         out.push(judge(
             "all",
-            metric,
-            b as f64,
-            c as f64,
+            m,
+            total(base, m),
+            total(cur, m),
             0.0,
             Direction::CountMustNotRise,
         ));
@@ -284,7 +269,7 @@ pub fn compare(base: &Results, cur: &Results, tolerances: &BTreeMap<String, f64>
             bc.latency_us.corrected.get("all"),
             cc.latency_us.corrected.get("all"),
         ) {
-            for m in ["p50", "p99"] {
+            for m in [Metric::P50, Metric::P99] {
                 out.push(judge(
                     class,
                     m,
@@ -295,12 +280,10 @@ pub fn compare(base: &Results, cur: &Results, tolerances: &BTreeMap<String, f64>
                 ));
             }
         }
-        let fa = |c: &crate::stats::results::ClassResult| {
-            c.verdicts.get("false_accept").copied().unwrap_or(0) as f64
-        };
+        let fa = |c: &ClassResult| c.judged(Judgement::FalseAccept) as f64;
         out.push(judge(
             class,
-            "false_accepts",
+            Metric::FalseAccepts,
             fa(bc),
             fa(cc),
             0.0,
@@ -319,12 +302,10 @@ pub fn compare(base: &Results, cur: &Results, tolerances: &BTreeMap<String, f64>
 }
 
 /// A value of `metric` for people.
-pub fn show(metric: &str, v: f64) -> String {
+pub fn show(metric: Metric, v: f64) -> String {
     match metric {
-        "throughput" => format!("{v:.1}/s"),
-        "error_rate" => format!("{:.3}%", v * 100.0),
-        "false_accepts" | "false_rejects" => format!("{v:.0}"),
-        _ => crate::report::micros(v.round() as u64),
+        Metric::ErrorRate => format!("{:.3}%", v * 100.0),
+        m => crate::text::format_value(v, m.unit()),
     }
 }
 
@@ -367,8 +348,8 @@ pub fn markdown(r: &Report) -> String {
             "| {} | {} | {} | {} | {change} | {tolerance} | {verdict} |",
             c.scope,
             c.metric,
-            show(&c.metric, c.baseline),
-            show(&c.metric, c.current)
+            show(c.metric, c.baseline),
+            show(c.metric, c.current)
         );
     }
     o
@@ -380,7 +361,7 @@ mod tests {
 
     #[test]
     fn verdicts_follow_direction_and_tolerance() {
-        let j = |b, c, d| judge("all", "p99", b, c, 0.1, d).verdict;
+        let j = |b, c, d| judge("all", Metric::P99, b, c, 0.1, d).verdict;
         assert_eq!(j(100.0, 109.0, Direction::LowerIsBetter), "ok");
         assert_eq!(j(100.0, 111.0, Direction::LowerIsBetter), "regression");
         assert_eq!(j(100.0, 80.0, Direction::LowerIsBetter), "improvement");
@@ -389,7 +370,7 @@ mod tests {
         assert_eq!(
             judge(
                 "all",
-                "error_rate",
+                Metric::ErrorRate,
                 0.0,
                 0.0005,
                 0.001,
@@ -401,7 +382,7 @@ mod tests {
         assert_eq!(
             judge(
                 "all",
-                "error_rate",
+                Metric::ErrorRate,
                 0.0,
                 0.002,
                 0.001,
@@ -411,14 +392,30 @@ mod tests {
             "regression"
         );
         assert_eq!(
-            judge("all", "false_accepts", 0.0, 1.0, 0.0, Direction::CountMustNotRise).verdict,
+            judge(
+                "all",
+                Metric::FalseAccepts,
+                0.0,
+                1.0,
+                0.0,
+                Direction::CountMustNotRise
+            )
+            .verdict,
             "regression"
         );
         assert_eq!(
-            judge("all", "false_accepts", 2.0, 2.0, 0.0, Direction::CountMustNotRise).verdict,
+            judge(
+                "all",
+                Metric::FalseAccepts,
+                2.0,
+                2.0,
+                0.0,
+                Direction::CountMustNotRise
+            )
+            .verdict,
             "ok"
         );
-        assert_eq!(parse_tolerance("p99=10%").unwrap(), ("p99".into(), 0.1));
+        assert_eq!(parse_tolerance("p99=10%").unwrap(), (Metric::P99, 0.1));
         assert!(parse_tolerance("p42=1%").is_err());
     }
 

@@ -4,8 +4,9 @@
 use std::fmt::Write;
 
 use super::compare::{self, Comparison};
-use super::thresholds::{Verdict, format_value};
-use crate::report::html::escape;
+use crate::stats::results::Verdict;
+use crate::text::escape;
+use crate::text::format_value;
 
 /// One test case.
 struct Case {
@@ -31,12 +32,12 @@ pub fn render(suite: &str, thresholds: &[Verdict], comparisons: &[Comparison], s
     for c in comparisons {
         cases.push(Case {
             class: format!("jwtstorm.compare.{}", c.scope),
-            name: c.metric.clone(),
+            name: c.metric.name().to_string(),
             failure: c.regressed().then(|| {
                 format!(
                     "baseline {}, current {}, beyond the tolerance {}",
-                    compare::show(&c.metric, c.baseline),
-                    compare::show(&c.metric, c.current),
+                    compare::show(c.metric, c.baseline),
+                    compare::show(c.metric, c.current),
                     c.tolerance
                 )
             }),

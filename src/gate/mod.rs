@@ -1,6 +1,7 @@
 //! Gating a run: thresholds evaluated against its results, comparison with a baseline, and
 //! CI-native output (JUnit, GitHub step summary and annotations).
 
+pub mod baseline;
 pub mod ci;
 pub mod compare;
 pub mod junit;

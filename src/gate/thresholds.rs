@@ -2,50 +2,13 @@
 //! `< 0.1%` or `> 1900/s`, evaluated against a run's results. The scope is a token class; no
 //! scope means the whole measured run. Latency is corrected unless `uncorrected.` is named.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 
+use crate::model::{Metric, Unit};
 use crate::stats::recorder::Percentiles;
-use crate::stats::results::{Results, Totals};
+use crate::stats::results::{Results, Verdict};
+use crate::stats::timeline::Second;
 use crate::token::classes::TokenClass;
-
-/// What a metric measures, which decides how its limit is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Unit {
-    /// Microseconds; limits read like `20ms`, `850us`, `1s`.
-    Micros,
-    /// A plain count.
-    Count,
-    /// A share; limits read like `0.1%` or `0.001`.
-    Ratio,
-    /// Requests per second; limits read like `1900/s` or `1900`.
-    PerSecond,
-}
-
-const LATENCY: [&str; 11] = [
-    "p99.99", "p99.9", "p50", "p75", "p90", "p95", "p99", "max", "min", "mean", "stddev",
-];
-const COUNTS: [&str; 10] = [
-    "false_accepts",
-    "false_rejects",
-    "transport_errors",
-    "unexpected_status",
-    "accepted",
-    "rejected",
-    "completed",
-    "count",
-    "scheduled",
-    "cancelled",
-];
-const RATIOS: [&str; 5] = [
-    "error_rate",
-    "false_accept_rate",
-    "false_reject_rate",
-    "unexpected_status_rate",
-    "transport_error_rate",
-];
 
 /// A comparison.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,26 +60,11 @@ pub struct Threshold {
     pub condition: String,
     pub scope: Option<TokenClass>,
     pub uncorrected: bool,
-    pub metric: String,
+    pub metric: Metric,
     pub unit: Unit,
     pub op: Op,
     /// In the metric's unit (µs for latency, a fraction for ratios).
     pub limit: f64,
-}
-
-/// One threshold's verdict, as results.json holds it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Verdict {
-    pub name: String,
-    pub condition: String,
-    pub unit: Unit,
-    /// The measured value in `unit`; `null` when there was nothing to measure.
-    pub value: Option<f64>,
-    pub limit: f64,
-    pub passed: bool,
-    /// Why it failed when there was nothing to measure.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub note: Option<String>,
 }
 
 /// Parses a threshold written in one piece, as flags take it: `p99 < 20ms`.
@@ -130,23 +78,22 @@ pub fn parse_one(text: &str) -> Result<Threshold, String> {
 /// Parses `name = condition`.
 pub fn parse(name: &str, condition: &str) -> Result<Threshold, String> {
     let key = name.trim();
-    let (metric, unit) = LATENCY
-        .iter()
-        .map(|m| (*m, Unit::Micros))
-        .chain(COUNTS.iter().map(|m| (*m, Unit::Count)))
-        .chain(RATIOS.iter().map(|m| (*m, Unit::Ratio)))
-        .chain([("throughput", Unit::PerSecond)])
-        .find(|(m, _)| key == *m || key.ends_with(&format!(".{m}")))
+    // The longest metric name the key ends with (`p99.9` before `p99`), after a dot or alone.
+    let metric = Metric::ALL
+        .into_iter()
+        .filter(|m| key == m.name() || key.ends_with(&format!(".{}", m.name())))
+        .max_by_key(|m| m.name().len())
         .ok_or_else(|| {
             format!(
                 "'{key}': unknown metric; expected one of {}, {}, {} or throughput, optionally scoped by a token \
                  class (valid.p99) and for latency marked uncorrected (uncorrected.p99)",
-                LATENCY.join(", "),
-                COUNTS.join(", "),
-                RATIOS.join(", ")
+                Metric::names_of(Unit::Micros).join(", "),
+                Metric::names_of(Unit::Count).join(", "),
+                Metric::names_of(Unit::Ratio).join(", ")
             )
         })?;
-    let mut prefix = key[..key.len() - metric.len()].trim_end_matches('.');
+    let unit = metric.unit();
+    let mut prefix = key[..key.len() - metric.name().len()].trim_end_matches('.');
     let mut uncorrected = false;
     if let Some(p) = prefix.strip_suffix("uncorrected") {
         if unit != Unit::Micros {
@@ -164,7 +111,7 @@ pub fn parse(name: &str, condition: &str) -> Result<Threshold, String> {
                 .map_err(|e| format!("'{key}': {e}"))?,
         )
     };
-    if scope.is_some() && (metric == "throughput" || metric == "scheduled" || metric == "cancelled") {
+    if scope.is_some() && metric.whole_run_only() {
         return Err(format!(
             "'{key}': {metric} is measured for the whole run, not per class"
         ));
@@ -189,7 +136,7 @@ pub fn parse(name: &str, condition: &str) -> Result<Threshold, String> {
         condition: format!("{} {rest}", op.as_str()),
         scope,
         uncorrected,
-        metric: metric.to_string(),
+        metric,
         unit,
         op,
         limit,
@@ -238,64 +185,6 @@ fn parse_limit(text: &str, unit: Unit) -> Result<f64, String> {
     }
 }
 
-fn latency(p: &Percentiles, metric: &str) -> Option<f64> {
-    if p.count == 0 {
-        return None;
-    }
-    Some(match metric {
-        "p50" => p.p50 as f64,
-        "p75" => p.p75 as f64,
-        "p90" => p.p90 as f64,
-        "p95" => p.p95 as f64,
-        "p99" => p.p99 as f64,
-        "p99.9" => p.p99_9 as f64,
-        "p99.99" => p.p99_99 as f64,
-        "max" => p.max as f64,
-        "min" => p.min as f64,
-        "mean" => p.mean,
-        "stddev" => p.stddev,
-        _ => return None,
-    })
-}
-
-fn from_totals(t: &Totals, metric: &str) -> Option<f64> {
-    let answered = t.completed + t.transport_errors;
-    // A rate with nothing in its denominator (false accepts among valid tokens) is zero, as
-    // long as anything was measured at all.
-    let ratio = |n: u64, d: u64| {
-        if d > 0 {
-            Some(n as f64 / d as f64)
-        } else {
-            (answered + t.scheduled > 0).then_some(0.0)
-        }
-    };
-    let v = match metric {
-        "false_accepts" => t.false_accepts,
-        "false_rejects" => t.false_rejects,
-        "transport_errors" => t.transport_errors,
-        "unexpected_status" => t.unexpected_status,
-        "accepted" => t.accepted,
-        "rejected" => t.rejected,
-        "completed" => t.completed,
-        "count" => answered,
-        "scheduled" => t.scheduled,
-        "cancelled" => t.cancelled,
-        "error_rate" => {
-            return ratio(
-                t.transport_errors + t.unexpected_status + t.cancelled,
-                t.scheduled.max(answered),
-            );
-        }
-        "false_accept_rate" => return ratio(t.false_accepts, t.false_accepts + t.correct_rejects),
-        "false_reject_rate" => return ratio(t.false_rejects, t.false_rejects + t.correct_accepts),
-        "unexpected_status_rate" => return ratio(t.unexpected_status, answered),
-        "transport_error_rate" => return ratio(t.transport_errors, answered),
-        "throughput" => return Some(t.throughput_rps),
-        _ => return None,
-    };
-    Some(v as f64)
-}
-
 impl Threshold {
     /// The measured value, or why there is none.
     pub fn measure(&self, r: &Results) -> Result<f64, String> {
@@ -310,9 +199,9 @@ impl Threshold {
                 } else {
                     &r.latency_us.corrected
                 };
-                latency(p, &self.metric).ok_or_else(missing)
+                p.value(self.metric).ok_or_else(missing)
             }
-            None => from_totals(&r.totals, &self.metric).ok_or_else(missing),
+            None => r.totals.value(self.metric).ok_or_else(missing),
             Some(class) => {
                 let c = r.classes.get(class.name()).ok_or_else(missing)?;
                 if self.unit == Unit::Micros {
@@ -323,26 +212,10 @@ impl Threshold {
                     };
                     return m
                         .get("all")
-                        .and_then(|p| latency(p, &self.metric))
+                        .and_then(|p| p.value(self.metric))
                         .ok_or_else(missing);
                 }
-                let get =
-                    |m: &std::collections::BTreeMap<String, u64>, k: &str| m.get(k).copied().unwrap_or(0);
-                let t = Totals {
-                    completed: get(&c.outcomes, "accepted")
-                        + get(&c.outcomes, "rejected")
-                        + get(&c.outcomes, "unexpected_status"),
-                    accepted: get(&c.outcomes, "accepted"),
-                    rejected: get(&c.outcomes, "rejected"),
-                    unexpected_status: get(&c.outcomes, "unexpected_status"),
-                    transport_errors: get(&c.outcomes, "transport_error"),
-                    correct_accepts: get(&c.verdicts, "correct_accept"),
-                    correct_rejects: get(&c.verdicts, "correct_reject"),
-                    false_accepts: get(&c.verdicts, "false_accept"),
-                    false_rejects: get(&c.verdicts, "false_reject"),
-                    ..Totals::default()
-                };
-                from_totals(&t, &self.metric).ok_or_else(missing)
+                c.totals().value(self.metric).ok_or_else(missing)
             }
         }
     }
@@ -366,36 +239,18 @@ impl Threshold {
     /// Evaluates the threshold on the running totals of a run still in progress (everything
     /// sent so far, warmup included). `None` when it cannot be judged mid-run: per-class and
     /// uncorrected latency, throughput and schedule counts are judged at the end only.
-    pub fn evaluate_live(&self, so_far: &crate::stats::timeline::Second) -> Option<Verdict> {
+    pub fn evaluate_live(&self, so_far: &Second) -> Option<Verdict> {
         if self.scope.is_some()
             || self.uncorrected
-            || matches!(
-                self.metric.as_str(),
-                "throughput" | "scheduled" | "cancelled" | "count"
-            )
+            || self.metric.whole_run_only()
+            || self.metric == Metric::Count
         {
             return None;
         }
-        let o = so_far.outcomes;
         let value = if self.unit == Unit::Micros {
-            latency(&Percentiles::of(&so_far.latency), &self.metric)
+            Percentiles::of(&so_far.latency).value(self.metric)
         } else {
-            let t = Totals {
-                scheduled: so_far.sent,
-                sent: so_far.sent,
-                completed: o[0] + o[1] + o[2],
-                accepted: o[0],
-                rejected: o[1],
-                unexpected_status: o[2],
-                transport_errors: o[3],
-                false_accepts: so_far.false_accepts,
-                false_rejects: so_far.false_rejects,
-                // Judged against every answer so far: correct ones are the rest of each side.
-                correct_accepts: o[0].saturating_sub(so_far.false_accepts),
-                correct_rejects: o[1].saturating_sub(so_far.false_rejects),
-                ..Totals::default()
-            };
-            from_totals(&t, &self.metric)
+            so_far.totals().value(self.metric)
         }?;
         Some(Verdict {
             name: self.name.clone(),
@@ -409,37 +264,6 @@ impl Threshold {
     }
 }
 
-/// A value in a unit, for people: `1.87ms`, `0.012%`, `1998.4/s`, `3`.
-pub fn format_value(v: f64, unit: Unit) -> String {
-    match unit {
-        Unit::Micros => crate::report::micros(v.round() as u64),
-        Unit::Count => format!("{v:.0}"),
-        Unit::Ratio => format!("{}%", trim(v * 100.0)),
-        Unit::PerSecond => format!("{:.1}/s", v),
-    }
-}
-
-fn trim(v: f64) -> String {
-    let s = format!("{v:.4}");
-    s.trim_end_matches('0').trim_end_matches('.').to_string()
-}
-
-impl fmt::Display for Verdict {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let value = match self.value {
-            Some(v) => format_value(v, self.unit),
-            None => self.note.clone().unwrap_or_else(|| "no value".into()),
-        };
-        write!(
-            f,
-            "{} {} {}: {value}",
-            if self.passed { "pass" } else { "FAIL" },
-            self.name,
-            self.condition
-        )
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -448,7 +272,7 @@ mod tests {
     fn parses_the_grammar() {
         let t = parse("valid.p99.9", "< 50ms").unwrap();
         assert_eq!(
-            (t.scope, t.metric.as_str(), t.limit, t.op),
+            (t.scope, t.metric.name(), t.limit, t.op),
             (Some(TokenClass::Valid), "p99.9", 50_000.0, Op::Lt)
         );
         let t = parse("uncorrected.p99", "<= 850us").unwrap();
@@ -485,7 +309,5 @@ mod tests {
         assert!(Op::Lt.holds(1.0, 2.0) && !Op::Lt.holds(2.0, 2.0));
         assert!(Op::Le.holds(2.0, 2.0) && Op::Ge.holds(2.0, 2.0));
         assert!(Op::Gt.holds(3.0, 2.0) && Op::Eq.holds(0.0, 0.0) && Op::Ne.holds(1.0, 0.0));
-        assert_eq!(format_value(0.00012, Unit::Ratio), "0.012%");
-        assert_eq!(format_value(1870.0, Unit::Micros), "1.87ms");
     }
 }

@@ -11,11 +11,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
 
-use super::classify::{ErrorKind, Outcome, Verdict};
 use super::pacer::{Pacer, Staged};
 use super::tokens::{Selector, TokenStore};
 use super::transport::{Target, Transport};
-use crate::scenario::run::StatusSet;
+use crate::model::{ErrorKind, Judgement, Outcome, StatusSet};
 use crate::stats::recorder::{Exchange, Recorder};
 use crate::stats::timeline::{Point, Second, Seconds};
 
@@ -31,8 +30,7 @@ const STARTUP: Duration = Duration::from_millis(50);
 const NOT_STOPPED: u64 = u64::MAX;
 
 /// What to run: the prepared target, tokens and load.
-pub struct Plan<T> {
-    pub transport: Arc<T>,
+pub struct Plan {
     pub target: Arc<Target>,
     pub tokens: Arc<TokenStore>,
     pub selector: Arc<Selector>,
@@ -49,29 +47,6 @@ pub struct Plan<T> {
     pub timeout: Duration,
     pub connect_timeout: Duration,
     pub grace: Duration,
-}
-
-impl<T> Plan<T> {
-    /// The same plan over another transport.
-    pub fn with_transport<U>(self, transport: U) -> Plan<U> {
-        Plan {
-            transport: Arc::new(transport),
-            target: self.target,
-            tokens: self.tokens,
-            selector: self.selector,
-            pacer: self.pacer,
-            accept: self.accept,
-            reject: self.reject,
-            concurrency: self.concurrency,
-            threads: self.threads,
-            duration: self.duration,
-            requests: self.requests,
-            warmup: self.warmup,
-            timeout: self.timeout,
-            connect_timeout: self.connect_timeout,
-            grace: self.grace,
-        }
-    }
 }
 
 /// What the aggregator shows each second.
@@ -130,11 +105,13 @@ enum Msg {
 
 /// Runs the plan until its bounds or `interrupt`, calling `tick` about once a second.
 pub fn execute<T: Transport + Send + Sync>(
-    plan: Plan<T>,
+    plan: Plan,
+    transport: T,
     interrupt: &AtomicBool,
     mut tick: impl FnMut(&Live) -> Option<String>,
 ) -> Finished {
     let plan = Arc::new(plan);
+    let transport = Arc::new(transport);
     // The run starts a moment from now, once every client thread has its runtime, so the first
     // requests are not late by the cost of starting threads.
     let started = SystemTime::now() + STARTUP;
@@ -152,11 +129,11 @@ pub fn execute<T: Transport + Send + Sync>(
     let mut handles = Vec::new();
     for w in 0..threads {
         let conns = plan.concurrency / threads + usize::from(w < plan.concurrency % threads);
-        let (plan, shared, tx) = (plan.clone(), shared.clone(), tx.clone());
+        let (plan, transport, shared, tx) = (plan.clone(), transport.clone(), shared.clone(), tx.clone());
         handles.push(
             std::thread::Builder::new()
                 .name(format!("jwtstorm-worker-{w}"))
-                .spawn(move || worker(conns, &plan, &shared, &tx))
+                .spawn(move || worker(conns, &plan, &*transport, &shared, &tx))
                 .expect("spawning a worker thread"),
         );
     }
@@ -206,7 +183,7 @@ pub fn execute<T: Transport + Send + Sync>(
             live.rate = now_sec
                 .checked_sub(back)
                 .and_then(|prev| seconds.open.get(&prev))
-                .map_or(0.0, |s| s.outcomes.iter().sum::<u64>() as f64);
+                .map_or(0.0, |s| s.outcomes.total() as f64);
             last_tick = Instant::now();
             live.elapsed = shared.start.elapsed();
             if let Some(why) = tick(&live)
@@ -257,7 +234,8 @@ pub fn execute<T: Transport + Send + Sync>(
 
 fn worker<T: Transport + Send + Sync>(
     conns: usize,
-    plan: &Arc<Plan<T>>,
+    plan: &Arc<Plan>,
+    transport: &T,
     shared: &Arc<Shared>,
     tx: &mpsc::Sender<Msg>,
 ) {
@@ -275,7 +253,7 @@ fn worker<T: Transport + Send + Sync>(
             seconds: RefCell::new(Seconds::default()),
             in_flight: [Cell::new(0), Cell::new(0)],
         });
-        let transport = Rc::new(plan.transport.fork());
+        let transport = Rc::new(transport.fork());
         let mut set = tokio::task::JoinSet::new();
         for _ in 0..conns {
             set.spawn_local(connection(
@@ -334,7 +312,7 @@ struct WorkerState {
 
 /// One connection's loop: claim, wait, send, classify, record.
 async fn connection<T: Transport + Send + Sync>(
-    plan: Arc<Plan<T>>,
+    plan: Arc<Plan>,
     shared: Arc<Shared>,
     state: Rc<WorkerState>,
     transport: Rc<T>,
@@ -401,7 +379,7 @@ async fn connection<T: Transport + Send + Sync>(
         flight.set(flight.get() + 1);
         let result = exchange(
             &plan,
-            &transport,
+            &*transport,
             &shared,
             &mut conn,
             ti,
@@ -425,7 +403,7 @@ async fn connection<T: Transport + Send + Sync>(
         let ex = Exchange {
             class,
             outcome,
-            verdict: Verdict::judge(outcome, should_accept),
+            verdict: Judgement::judge(outcome, should_accept),
             status,
             error,
             // A request that left early is measured from when it left, so the corrected
@@ -458,7 +436,7 @@ async fn connection<T: Transport + Send + Sync>(
 /// Connects if needed, sends one request and reads its response.
 #[allow(clippy::too_many_arguments)]
 async fn exchange<T: Transport + Send + Sync>(
-    plan: &Plan<T>,
+    plan: &Plan,
     transport: &T,
     shared: &Shared,
     conn: &mut Option<T::Conn>,
@@ -473,7 +451,7 @@ async fn exchange<T: Transport + Send + Sync>(
         let probe = Exchange {
             class,
             outcome,
-            verdict: Verdict::judge(outcome, should_accept),
+            verdict: Judgement::judge(outcome, should_accept),
             status: Some(status),
             error: None,
             corrected: Duration::ZERO,

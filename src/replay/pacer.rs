@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::scenario::run::Stage;
+use crate::model::Stage;
 
 /// An arrival schedule.
 pub trait Pacer: Send + Sync {

@@ -7,11 +7,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bytes::{Bytes, BytesMut};
 use rayon::prelude::*;
 
+use crate::model::Placement;
 use crate::token::batch::{BatchError, BatchReader};
 use crate::token::classes::{Expect, TokenClass};
 use crate::token::mint::Minter;
 use crate::token::rng::TokenRng;
-use crate::verifier::server::Placement;
 
 /// Formats a token for its placement into `out`.
 #[derive(Debug, Clone)]

@@ -11,7 +11,7 @@ use hyper::header::{HeaderName, HeaderValue};
 use hyper::{Method, Request, Uri};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
-use super::classify::ErrorKind;
+use crate::model::ErrorKind;
 use crate::stats::recorder::SAMPLE_BYTES;
 
 /// A response, reduced to what the run records.

@@ -5,27 +5,11 @@
 use std::fmt::Write;
 
 use super::charts::Chart;
-use super::markdown::{expected, meta_rows};
-use super::{micros, thousands};
-use crate::gate::thresholds::format_value;
+use super::markdown::meta_rows;
+use super::table::{self, Table};
 use crate::stats::results::Results;
-
-/// Escapes text for HTML/XML.
-pub fn escape(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            c if c.is_control() && c != '\n' && c != '\t' => o.push('\u{FFFD}'),
-            c => o.push(c),
-        }
-    }
-    o
-}
+use crate::text::format_value;
+use crate::text::{escape, micros, thousands};
 
 const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem auto;max-width:1080px;color:#222;padding:0 1rem}\
 h1{font-size:1.6rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #ddd;padding-bottom:.2rem}\
@@ -51,12 +35,25 @@ fn table(o: &mut String, head: &[&str], rows: &[Vec<String>]) {
     o.push_str("</tbody></table>\n");
 }
 
-fn bad(n: u64) -> String {
-    if n > 0 {
-        format!("<span class=\"bad\">{}</span>", thousands(n))
-    } else {
-        "0".into()
-    }
+/// A table of the shared model: cells escaped, alarms marked.
+fn html_table(o: &mut String, t: &Table) {
+    let heads: Vec<&str> = t.columns.iter().map(|c| c.label).collect();
+    let rows: Vec<Vec<String>> = t
+        .rows
+        .iter()
+        .map(|row| {
+            row.iter()
+                .map(|c| {
+                    if c.alarming() {
+                        format!("<span class=\"bad\">{}</span>", escape(&c.text()))
+                    } else {
+                        escape(&c.text())
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    table(o, &heads, &rows);
 }
 
 /// Strips anything before `<svg` (an XML declaration) so the chart can be inlined.
@@ -67,7 +64,6 @@ fn inline_svg(svg: &str) -> &str {
 /// Renders report.html; charts that fail to draw are replaced by a note.
 pub fn render(r: &Results) -> String {
     let m = &r.meta;
-    let t = &r.totals;
     let mut o = String::new();
     let _ = write!(
         o,
@@ -90,33 +86,7 @@ pub fn render(r: &Results) -> String {
         "<h2>Totals (measured phase, after {:.1} s warmup)</h2>",
         r.warmup.duration_s
     );
-    table(
-        &mut o,
-        &[
-            "scheduled",
-            "completed",
-            "accepted",
-            "rejected",
-            "unexpected status",
-            "transport errors",
-            "cancelled",
-            "false accepts",
-            "false rejects",
-            "throughput",
-        ],
-        &[vec![
-            thousands(t.scheduled),
-            thousands(t.completed),
-            thousands(t.accepted),
-            thousands(t.rejected),
-            thousands(t.unexpected_status),
-            thousands(t.transport_errors),
-            thousands(t.cancelled),
-            bad(t.false_accepts),
-            bad(t.false_rejects),
-            format!("{:.1}/s", t.throughput_rps),
-        ]],
-    );
+    html_table(&mut o, &table::totals(r));
 
     if !r.thresholds.is_empty() {
         o.push_str("<h2>Thresholds</h2>\n");
@@ -190,50 +160,7 @@ pub fn render(r: &Results) -> String {
     }
 
     o.push_str("<h2>Correctness: token class against outcome</h2>\n");
-    let get = |m: &std::collections::BTreeMap<String, u64>, k: &str| m.get(k).copied().unwrap_or(0);
-    let rows: Vec<Vec<String>> = r
-        .classes
-        .iter()
-        .map(|(name, c)| {
-            let all = c.latency_us.corrected.get("all").copied().unwrap_or_default();
-            vec![
-                escape(name),
-                escape(expected(c)),
-                thousands(get(&c.outcomes, "accepted")),
-                thousands(get(&c.outcomes, "rejected")),
-                thousands(get(&c.outcomes, "unexpected_status")),
-                thousands(get(&c.outcomes, "transport_error")),
-                bad(get(&c.verdicts, "false_accept")),
-                bad(get(&c.verdicts, "false_reject")),
-                if all.count > 0 {
-                    escape(&micros(all.p50))
-                } else {
-                    "-".into()
-                },
-                if all.count > 0 {
-                    escape(&micros(all.p99))
-                } else {
-                    "-".into()
-                },
-            ]
-        })
-        .collect();
-    table(
-        &mut o,
-        &[
-            "class",
-            "expected",
-            "accepted",
-            "rejected",
-            "unexpected",
-            "transport error",
-            "false accepts",
-            "false rejects",
-            "p50 (corr.)",
-            "p99 (corr.)",
-        ],
-        &rows,
-    );
+    html_table(&mut o, &table::classes(r).without(&["count"]));
 
     let codes: Vec<Vec<String>> = r
         .status_codes

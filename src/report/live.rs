@@ -3,8 +3,9 @@
 use std::io::Write;
 use std::time::Duration;
 
-use super::{micros, thousands};
+use crate::model::Outcome;
 use crate::replay::engine::Live;
+use crate::text::{micros, thousands};
 
 /// Draws the live line.
 pub struct LiveLine {
@@ -43,9 +44,9 @@ impl LiveLine {
             self.total.saturating_sub(l.elapsed).as_secs_f64(),
             q(0.5),
             q(0.99),
-            thousands(s.outcomes[0]),
-            thousands(s.outcomes[1]),
-            thousands(s.outcomes[2] + s.outcomes[3]),
+            thousands(s.outcomes[Outcome::Accepted]),
+            thousands(s.outcomes[Outcome::Rejected]),
+            thousands(s.outcomes[Outcome::UnexpectedStatus] + s.outcomes[Outcome::TransportError]),
         )
     }
 

@@ -1,27 +1,41 @@
 //! `summary.md`: the run in tables, ready to paste into a pull request.
 
-use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use super::{micros, thousands};
-use crate::gate::thresholds::format_value;
+use super::table::{self, Table};
 use crate::stats::recorder::Percentiles;
 use crate::stats::results::{ClassResult, Results};
+use crate::text::format_value;
+use crate::text::{micros, thousands};
 
-fn get(m: &BTreeMap<String, u64>, k: &str) -> u64 {
-    m.get(k).copied().unwrap_or(0)
+/// A table in Markdown: text columns left-aligned, figures right-aligned, alarms in bold.
+fn md_table(o: &mut String, t: &Table) {
+    let heads: Vec<&str> = t.columns.iter().map(|c| c.label).collect();
+    let _ = writeln!(o, "| {} |", heads.join(" | "));
+    let align: Vec<&str> = t
+        .columns
+        .iter()
+        .map(|c| if c.words { "---" } else { "---:" })
+        .collect();
+    let _ = writeln!(o, "|{}|", align.join("|"));
+    for row in &t.rows {
+        let cells: Vec<String> = row
+            .iter()
+            .map(|c| {
+                if c.alarming() {
+                    format!("**{}**", c.text())
+                } else {
+                    c.text()
+                }
+            })
+            .collect();
+        let _ = writeln!(o, "| {} |", cells.join(" | "));
+    }
 }
 
 /// What a correct verifier had to answer for a class, from its verdicts.
 pub fn expected(c: &ClassResult) -> &'static str {
-    let accept = get(&c.verdicts, "correct_accept") + get(&c.verdicts, "false_reject");
-    let reject = get(&c.verdicts, "correct_reject") + get(&c.verdicts, "false_accept");
-    match (accept > 0, reject > 0) {
-        (true, true) => "depends on time",
-        (true, false) => "accept",
-        (false, true) => "reject",
-        (false, false) => "-",
-    }
+    c.expected()
 }
 
 /// One line of the model: `open, 2,000 req/s, 64 connections` and so on.
@@ -91,7 +105,6 @@ pub fn meta_rows(r: &Results) -> Vec<(&'static str, String)> {
 /// Renders summary.md.
 pub fn render(r: &Results) -> String {
     let m = &r.meta;
-    let t = &r.totals;
     let mut o = String::new();
     let _ = writeln!(o, "# jwtstorm run: {}\n", m.scenario);
     if m.interrupted {
@@ -112,33 +125,7 @@ pub fn render(r: &Results) -> String {
         "\n## Totals (measured phase, after {:.1} s warmup)\n",
         r.warmup.duration_s
     );
-    let _ = writeln!(
-        o,
-        "| scheduled | completed | accepted | rejected | unexpected status | transport errors | cancelled | false accepts | false rejects | throughput |"
-    );
-    let _ = writeln!(o, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    let _ = writeln!(
-        o,
-        "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1}/s |",
-        thousands(t.scheduled),
-        thousands(t.completed),
-        thousands(t.accepted),
-        thousands(t.rejected),
-        thousands(t.unexpected_status),
-        thousands(t.transport_errors),
-        thousands(t.cancelled),
-        if t.false_accepts > 0 {
-            format!("**{}**", thousands(t.false_accepts))
-        } else {
-            "0".into()
-        },
-        if t.false_rejects > 0 {
-            format!("**{}**", thousands(t.false_rejects))
-        } else {
-            "0".into()
-        },
-        t.throughput_rps
-    );
+    md_table(&mut o, &table::totals(r));
     let _ = writeln!(o, "\n## Latency of all responses\n");
     let _ = writeln!(
         o,
@@ -186,33 +173,10 @@ pub fn render(r: &Results) -> String {
         );
     }
     let _ = writeln!(o, "\n## Correctness: token class against outcome\n");
-    let _ = writeln!(
-        o,
-        "| class | expected | accepted | rejected | unexpected status | transport error | false accepts | false rejects |"
+    md_table(
+        &mut o,
+        &table::classes(r).without(&["count", "p50 (corr.)", "p99 (corr.)"]),
     );
-    let _ = writeln!(o, "|---|---|---:|---:|---:|---:|---:|---:|");
-    for (name, c) in &r.classes {
-        let fa = get(&c.verdicts, "false_accept");
-        let fr = get(&c.verdicts, "false_reject");
-        let bold = |n: u64| {
-            if n > 0 {
-                format!("**{}**", thousands(n))
-            } else {
-                "0".into()
-            }
-        };
-        let _ = writeln!(
-            o,
-            "| {name} | {} | {} | {} | {} | {} | {} | {} |",
-            expected(c),
-            thousands(get(&c.outcomes, "accepted")),
-            thousands(get(&c.outcomes, "rejected")),
-            thousands(get(&c.outcomes, "unexpected_status")),
-            thousands(get(&c.outcomes, "transport_error")),
-            bold(fa),
-            bold(fr)
-        );
-    }
     if !r.thresholds.is_empty() {
         let _ = writeln!(o, "\n## Thresholds\n");
         let _ = writeln!(o, "| threshold | condition | measured | verdict |");

@@ -3,9 +3,10 @@
 
 use std::fmt::Write;
 
-use super::{micros, thousands};
+use super::table;
 use crate::stats::recorder::Percentiles;
 use crate::stats::results::Results;
+use crate::text::{micros, thousands};
 
 fn row(p: &Percentiles) -> String {
     format!(
@@ -125,46 +126,39 @@ pub fn render(r: &Results, colour: bool) -> String {
             t.false_rejects > 0
         ),
     );
+    // Per class: the shared table, in fixed-width columns; alarms in red.
+    let classes = table::classes(r).without(&["expected"]);
+    const WIDTHS: [usize; 10] = [20, 9, 9, 9, 10, 8, 9, 9, 10, 10];
+    let line = |cells: Vec<(String, bool)>| {
+        let mut l = String::from(" ");
+        for (i, (text, alarm)) in cells.into_iter().enumerate() {
+            let w = WIDTHS.get(i).copied().unwrap_or(10);
+            let padded = if i == 0 {
+                format!("{text:<w$}")
+            } else {
+                format!("{text:>w$}")
+            };
+            l.push(' ');
+            l.push_str(&red(padded, alarm));
+        }
+        l
+    };
     let _ = writeln!(
         o,
-        "\n  {:<20} {:>9} {:>9} {:>9} {:>10} {:>8} {:>9} {:>9} {:>10} {:>10}",
-        "class",
-        "count",
-        "accepted",
-        "rejected",
-        "unexpected",
-        "errors",
-        "false acc",
-        "false rej",
-        "p50 corr",
-        "p99 corr"
+        "\n{}",
+        line(
+            classes
+                .columns
+                .iter()
+                .map(|c| (c.short.to_string(), false))
+                .collect()
+        )
     );
-    for (name, c) in &r.classes {
-        let get = |m: &std::collections::BTreeMap<String, u64>, k: &str| m.get(k).copied().unwrap_or(0);
-        let all = c.latency_us.corrected.get("all").copied().unwrap_or_default();
-        let fa = get(&c.verdicts, "false_accept");
-        let fr = get(&c.verdicts, "false_reject");
+    for row in &classes.rows {
         let _ = writeln!(
             o,
-            "  {:<20} {:>9} {:>9} {:>9} {:>10} {:>8} {} {} {:>10} {:>10}",
-            name,
-            thousands(c.count),
-            thousands(get(&c.outcomes, "accepted")),
-            thousands(get(&c.outcomes, "rejected")),
-            thousands(get(&c.outcomes, "unexpected_status")),
-            thousands(get(&c.outcomes, "transport_error")),
-            red(format!("{:>9}", thousands(fa)), fa > 0),
-            red(format!("{:>9}", thousands(fr)), fr > 0),
-            if all.count > 0 {
-                micros(all.p50)
-            } else {
-                "-".into()
-            },
-            if all.count > 0 {
-                micros(all.p99)
-            } else {
-                "-".into()
-            },
+            "{}",
+            line(row.iter().map(|c| (c.text(), c.alarming())).collect())
         );
     }
     let codes: Vec<String> = r

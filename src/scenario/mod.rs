@@ -1,8 +1,11 @@
 //! The scenario file: a TOML model with defaults, and validation whose errors name the file,
 //! line, column and key.
 
+pub mod flags;
+pub mod load;
 pub mod resolve;
 pub mod run;
+pub mod target;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -232,6 +235,30 @@ pub struct Loaded {
 pub struct ScenarioError {
     pub location: String,
     pub message: String,
+}
+
+/// A count written as a number or as `10k`; negative numbers are refused.
+pub(crate) fn count(v: &CountValue) -> Result<u64, String> {
+    match v {
+        CountValue::Int(n) if *n >= 0 => Ok(*n as u64),
+        CountValue::Int(n) => Err(format!("must be positive, got {n}")),
+        CountValue::Text(s) => crate::units::parse_count(s),
+    }
+}
+
+/// A duration value, with an error naming its key.
+pub(crate) fn duration(
+    l: &Loaded,
+    v: &toml::Spanned<String>,
+    key: &str,
+) -> Result<std::time::Duration, ScenarioError> {
+    crate::units::parse_duration(v.get_ref()).map_err(|e| l.error(v, key, e))
+}
+
+impl crate::error::ExitCode for ScenarioError {
+    fn exit_code(&self) -> i32 {
+        crate::error::exit::BAD_INPUT
+    }
 }
 
 impl Loaded {

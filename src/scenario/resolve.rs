@@ -2,33 +2,18 @@
 //! the mint configuration. Scenario values are checked here, with their line and column.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use jsonwebtoken::Algorithm;
 
 use super::{CountValue, Loaded, NowValue, ScenarioError};
-use crate::token::alg;
+use crate::model::alg;
+use crate::token::claims::ClaimTemplate;
 use crate::token::classes::TokenClass;
+pub use crate::token::keys::KeySource;
 use crate::token::keys::{self, KeyError, KeyMaterial};
+use crate::token::mint::MintConfig;
+use crate::token::policy::Policy;
 use crate::units;
-use crate::verifier::policy::Policy;
-
-/// Where keys come from.
-#[derive(Debug, Clone, PartialEq)]
-pub enum KeySource {
-    /// Fresh keys for this run.
-    Generate,
-    SecretFile(PathBuf),
-    SecretEnv(String),
-    PrivateKeyFile(PathBuf),
-    PrivateKeyEnv(String),
-    /// A public key PEM: verification only.
-    PublicKeyFile(PathBuf),
-    /// A JWKS file (optionally one `kid`): oct keys sign, public keys verify.
-    Jwks(PathBuf),
-    /// A key set directory written by `keys generate`.
-    Dir(PathBuf),
-}
 
 /// Typed `[keys]` settings.
 #[derive(Debug, Clone)]
@@ -390,72 +375,44 @@ impl Settings {
         p
     }
 
+    /// The mint configuration for these settings; every key must be able to sign.
+    pub fn mint_config(&self, alg: Algorithm, keys: Vec<KeyMaterial>) -> Result<MintConfig, String> {
+        let s = self;
+        if let Some(k) = keys.iter().find(|k| !k.can_sign()) {
+            return Err(format!(
+                "key '{}' is public only; minting needs a private key or an HMAC secret",
+                k.kid
+            ));
+        }
+        let t = &s.tokens;
+        let claims = ClaimTemplate::compile(t.claims.clone()).map_err(|e| format!("tokens.claims: {e}"))?;
+        let now = t.now.unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64)
+        });
+        Ok(MintConfig {
+            alg,
+            keys,
+            policy: s.policy(alg),
+            count: t.count,
+            seed: t.seed,
+            now,
+            ttl: t.ttl,
+            nbf_offset: t.nbf_offset,
+            iat: t.iat,
+            jti: t.jti,
+            claims,
+            mix: t.mix.clone(),
+            size: t.size,
+        })
+    }
+
     /// Loads or generates the keys. Returns the algorithm (a key set directory may name it) and
     /// the keys, in rotation order.
     pub fn load_keys(&self) -> Result<(Algorithm, Vec<KeyMaterial>), KeyError> {
         let k = &self.keys;
-        if let KeySource::Dir(dir) = &k.source {
-            let mut keys = keys::load_key_dir(dir, k.alg)?;
-            if let Some(kid) = &k.kid {
-                keys.retain(|key| &key.kid == kid);
-                if keys.is_empty() {
-                    return Err(KeyError::Invalid {
-                        source_name: format!("'{}'", dir.display()),
-                        message: format!("no key with kid '{kid}'"),
-                    });
-                }
-            }
-            return Ok((keys[0].alg, keys));
-        }
-        let alg = self.alg();
-        let kid = k.kid.clone();
-        let keys = match &k.source {
-            KeySource::Generate => (0..k.count)
-                .map(|_| KeyMaterial::generate(alg, k.rsa_bits))
-                .collect::<Result<Vec<_>, _>>()?,
-            KeySource::SecretFile(p) => {
-                let secret = keys::read_secret_file(p)?;
-                vec![KeyMaterial::from_secret(
-                    alg,
-                    kid,
-                    secret,
-                    &format!("'{}'", p.display()),
-                )?]
-            }
-            KeySource::SecretEnv(var) => {
-                vec![KeyMaterial::from_secret(
-                    alg,
-                    kid,
-                    keys::read_env(var)?,
-                    &format!("environment variable {var}"),
-                )?]
-            }
-            KeySource::PrivateKeyFile(p) => {
-                vec![KeyMaterial::from_private_pem(
-                    alg,
-                    kid,
-                    &keys::read_file(p)?,
-                    &format!("'{}'", p.display()),
-                )?]
-            }
-            KeySource::PrivateKeyEnv(var) => vec![KeyMaterial::from_private_pem(
-                alg,
-                kid,
-                &keys::read_env(var)?,
-                &format!("environment variable {var}"),
-            )?],
-            KeySource::PublicKeyFile(p) => {
-                vec![KeyMaterial::from_public_pem(
-                    alg,
-                    kid,
-                    &keys::read_file(p)?,
-                    &format!("'{}'", p.display()),
-                )?]
-            }
-            KeySource::Jwks(p) => keys::load_jwks(p, alg, kid.as_deref())?,
-            KeySource::Dir(_) => unreachable!("handled above"),
-        };
-        Ok((alg, keys))
+        keys::load(&k.source, k.alg, k.kid.as_deref(), k.count, k.rsa_bits)
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
-use crate::replay::classify::{ErrorKind, Outcome, Verdict};
+use crate::model::{ErrorKind, Judgement, Metric, Outcome, PerJudgement, PerOutcome};
 use crate::token::classes::TokenClass;
 
 /// Highest latency a histogram tracks, in microseconds (one hour); longer values saturate.
@@ -34,8 +34,8 @@ pub fn micros(d: Duration) -> u64 {
 /// Counts and latencies of one token class.
 #[derive(Debug, Clone, Default)]
 pub struct ClassTally {
-    pub outcomes: [u64; 4],
-    pub verdicts: [u64; 5],
+    pub outcomes: PerOutcome<u64>,
+    pub verdicts: PerJudgement,
     /// Latency from the intended send time, per outcome.
     pub corrected: [Option<Histogram<u64>>; 4],
     /// Latency from the actual send, per outcome.
@@ -45,7 +45,6 @@ pub struct ClassTally {
 impl ClassTally {
     fn merge(&mut self, other: &ClassTally) {
         for i in 0..4 {
-            self.outcomes[i] += other.outcomes[i];
             for (mine, theirs) in [
                 (&mut self.corrected[i], &other.corrected[i]),
                 (&mut self.uncorrected[i], &other.uncorrected[i]),
@@ -55,14 +54,13 @@ impl ClassTally {
                 }
             }
         }
-        for i in 0..5 {
-            self.verdicts[i] += other.verdicts[i];
-        }
+        self.outcomes.add(&other.outcomes);
+        self.verdicts.add(&other.verdicts);
     }
 
     /// Requests of this class with an outcome.
     pub fn count(&self) -> u64 {
-        self.outcomes.iter().sum()
+        self.outcomes.total()
     }
 }
 
@@ -100,23 +98,19 @@ impl Tally {
     }
 
     /// Requests with an outcome, by outcome.
-    pub fn outcomes(&self) -> [u64; 4] {
-        let mut o = [0; 4];
+    pub fn outcomes(&self) -> PerOutcome<u64> {
+        let mut o = PerOutcome::default();
         for t in self.classes.values() {
-            for (i, n) in t.outcomes.iter().enumerate() {
-                o[i] += n;
-            }
+            o.add(&t.outcomes);
         }
         o
     }
 
     /// Requests with an outcome, by verdict.
-    pub fn verdicts(&self) -> [u64; 5] {
-        let mut v = [0; 5];
+    pub fn verdicts(&self) -> PerJudgement {
+        let mut v = PerJudgement::default();
         for t in self.classes.values() {
-            for (i, n) in t.verdicts.iter().enumerate() {
-                v[i] += n;
-            }
+            v.add(&t.verdicts);
         }
         v
     }
@@ -127,7 +121,7 @@ impl Tally {
 pub struct Sample {
     pub class: TokenClass,
     pub outcome: Outcome,
-    pub verdict: Verdict,
+    pub verdict: Judgement,
     pub status: Option<u16>,
     pub error: Option<ErrorKind>,
     /// The first bytes of the body, lossily decoded.
@@ -139,7 +133,7 @@ pub struct Sample {
 pub struct Exchange {
     pub class: TokenClass,
     pub outcome: Outcome,
-    pub verdict: Verdict,
+    pub verdict: Judgement,
     pub status: Option<u16>,
     pub error: Option<ErrorKind>,
     /// From the intended send time to the end (equal to `uncorrected` in the closed model).
@@ -197,9 +191,9 @@ impl Recorder {
             &mut self.main
         };
         let t = tally.classes.entry(e.class).or_default();
+        t.outcomes[e.outcome] += 1;
         let o = e.outcome as usize;
-        t.outcomes[o] += 1;
-        t.verdicts[Verdict::ALL.iter().position(|v| *v == e.verdict).unwrap_or(4)] += 1;
+        t.verdicts[e.verdict] += 1;
         if !e.warmup {
             t.corrected[o]
                 .get_or_insert_with(histogram)
@@ -220,7 +214,7 @@ impl Recorder {
     /// a few of each kind.
     pub fn wants_sample(&self, e: &Exchange) -> bool {
         let interesting = matches!(e.outcome, Outcome::UnexpectedStatus | Outcome::TransportError)
-            || matches!(e.verdict, Verdict::FalseAccept | Verdict::FalseReject);
+            || matches!(e.verdict, Judgement::FalseAccept | Judgement::FalseReject);
         interesting
             && self
                 .sample_counts
@@ -287,6 +281,28 @@ pub struct Percentiles {
 }
 
 impl Percentiles {
+    /// The value of a latency metric in microseconds; `None` for other metrics and when
+    /// nothing was measured.
+    pub fn value(&self, metric: Metric) -> Option<f64> {
+        if self.count == 0 {
+            return None;
+        }
+        Some(match metric {
+            Metric::P50 => self.p50 as f64,
+            Metric::P75 => self.p75 as f64,
+            Metric::P90 => self.p90 as f64,
+            Metric::P95 => self.p95 as f64,
+            Metric::P99 => self.p99 as f64,
+            Metric::P99_9 => self.p99_9 as f64,
+            Metric::P99_99 => self.p99_99 as f64,
+            Metric::Max => self.max as f64,
+            Metric::Min => self.min as f64,
+            Metric::Mean => self.mean,
+            Metric::Stddev => self.stddev,
+            _ => return None,
+        })
+    }
+
     /// Summarizes `h` (all zeros when it is empty).
     pub fn of(h: &Histogram<u64>) -> Percentiles {
         if h.is_empty() {
@@ -313,7 +329,7 @@ impl Percentiles {
 mod tests {
     use super::*;
 
-    fn ex(class: TokenClass, outcome: Outcome, verdict: Verdict, ms: u64) -> Exchange {
+    fn ex(class: TokenClass, outcome: Outcome, verdict: Judgement, ms: u64) -> Exchange {
         Exchange {
             class,
             outcome,
@@ -333,40 +349,40 @@ mod tests {
         a.record(&ex(
             TokenClass::Valid,
             Outcome::Accepted,
-            Verdict::CorrectAccept,
+            Judgement::CorrectAccept,
             1,
         ));
         b.record(&ex(
             TokenClass::Valid,
             Outcome::Accepted,
-            Verdict::CorrectAccept,
+            Judgement::CorrectAccept,
             3,
         ));
         b.record(&ex(
             TokenClass::AlgNone,
             Outcome::Accepted,
-            Verdict::FalseAccept,
+            Judgement::FalseAccept,
             2,
         ));
-        let mut w = ex(TokenClass::Valid, Outcome::Accepted, Verdict::CorrectAccept, 9);
+        let mut w = ex(TokenClass::Valid, Outcome::Accepted, Judgement::CorrectAccept, 9);
         w.warmup = true;
         b.record(&w);
         a.merge(&b);
         let valid = &a.main.classes[&TokenClass::Valid];
-        assert_eq!(valid.outcomes, [2, 0, 0, 0]);
+        assert_eq!(valid.outcomes.0, [2, 0, 0, 0]);
         let c = Percentiles::of(valid.corrected[0].as_ref().unwrap());
         let u = Percentiles::of(valid.uncorrected[0].as_ref().unwrap());
         assert_eq!((c.count, u.count), (2, 2));
         assert!(c.max >= 29_000 && u.max <= 3_010, "{c:?} {u:?}");
-        assert_eq!(a.main.verdicts()[2], 1);
-        assert_eq!(a.warmup.outcomes()[0], 1);
+        assert_eq!(a.main.verdicts()[Judgement::FalseAccept], 1);
+        assert_eq!(a.warmup.outcomes()[Outcome::Accepted], 1);
         assert_eq!(a.main.status_codes[&200], 3);
     }
 
     #[test]
     fn samples_are_capped_per_kind() {
         let mut r = Recorder::default();
-        let e = ex(TokenClass::AlgNone, Outcome::Accepted, Verdict::FalseAccept, 1);
+        let e = ex(TokenClass::AlgNone, Outcome::Accepted, Judgement::FalseAccept, 1);
         for _ in 0..10 {
             if r.wants_sample(&e) {
                 r.keep_sample(&e, b"welcome");
@@ -376,7 +392,7 @@ mod tests {
         assert!(!r.wants_sample(&ex(
             TokenClass::Valid,
             Outcome::Accepted,
-            Verdict::CorrectAccept,
+            Judgement::CorrectAccept,
             1
         )));
     }

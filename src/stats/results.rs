@@ -9,12 +9,60 @@ use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
 use serde::{Deserialize, Serialize};
 
-use crate::replay::classify::{ErrorKind, Outcome};
+use crate::model::{ErrorKind, Judgement, Metric, Outcome, Unit};
 use crate::stats::recorder::{ClassTally, Percentiles, Recorder, Sample, Tally, histogram};
 use crate::stats::timeline::Point;
 
 /// The results format version; bumped on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
+
+/// Why a results file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("cannot read '{}'", path.display())]
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}:{}:{}: not a jwtstorm results file: {error}", path.display(), error.line(), error.column())]
+    Format {
+        path: std::path::PathBuf,
+        error: serde_json::Error,
+    },
+    #[error(
+        "'{}': results schema version {found} is not supported (this jwtstorm reads version {SCHEMA_VERSION})",
+        path.display()
+    )]
+    Version { path: std::path::PathBuf, found: u32 },
+}
+
+impl crate::error::ExitCode for ReadError {
+    fn exit_code(&self) -> i32 {
+        crate::error::exit::BAD_INPUT
+    }
+}
+
+impl Results {
+    /// Reads and checks a results file.
+    pub fn read(path: &std::path::Path) -> Result<Results, ReadError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ReadError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let r: Results = serde_json::from_str(&text).map_err(|error| ReadError::Format {
+            path: path.to_path_buf(),
+            error,
+        })?;
+        if r.schema_version != SCHEMA_VERSION {
+            return Err(ReadError::Version {
+                path: path.to_path_buf(),
+                found: r.schema_version,
+            });
+        }
+        Ok(r)
+    }
+}
 
 /// A whole results file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -35,9 +83,47 @@ pub struct Results {
     pub timeline: Vec<Point>,
     pub samples: Vec<Sample>,
     /// Threshold verdicts (empty when the scenario sets none).
-    pub thresholds: Vec<crate::gate::thresholds::Verdict>,
+    pub thresholds: Vec<Verdict>,
     /// `class/outcome/corrected|uncorrected` -> base64 of HdrHistogram V2 + DEFLATE.
     pub histograms: BTreeMap<String, String>,
+}
+
+/// One threshold's verdict, as results.json holds it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub name: String,
+    pub condition: String,
+    pub unit: Unit,
+    /// The measured value in `unit`; `null` when there was nothing to measure.
+    pub value: Option<f64>,
+    pub limit: f64,
+    pub passed: bool,
+    /// Why it failed when there was nothing to measure.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub note: Option<String>,
+}
+
+impl Verdict {
+    /// The measured value for people, or why there is none.
+    pub fn measured(&self) -> String {
+        match self.value {
+            Some(v) => crate::text::format_value(v, self.unit),
+            None => self.note.clone().unwrap_or_else(|| "no value".into()),
+        }
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {} {}: {}",
+            if self.passed { "pass" } else { "FAIL" },
+            self.name,
+            self.condition,
+            self.measured()
+        )
+    }
 }
 
 /// Run metadata.
@@ -92,6 +178,62 @@ pub struct Totals {
     pub throughput_rps: f64,
 }
 
+impl Totals {
+    /// Every answered request: with a status or with a transport error.
+    pub fn answered(&self) -> u64 {
+        self.completed + self.transport_errors
+    }
+
+    /// Transport errors, unexpected statuses and cancelled requests over the scheduled ones.
+    pub fn error_rate(&self) -> f64 {
+        let n = self.transport_errors + self.unexpected_status + self.cancelled;
+        n as f64 / self.scheduled.max(self.answered()).max(1) as f64
+    }
+
+    /// The value of a count, rate or throughput metric; `None` for latency, and for a rate
+    /// when nothing at all was measured. A rate with an empty denominator (false accepts among
+    /// valid tokens only) is zero as long as anything was measured.
+    pub fn value(&self, metric: Metric) -> Option<f64> {
+        let answered = self.answered();
+        let ratio = |n: u64, d: u64| {
+            if d > 0 {
+                Some(n as f64 / d as f64)
+            } else {
+                (answered + self.scheduled > 0).then_some(0.0)
+            }
+        };
+        let v = match metric {
+            Metric::FalseAccepts => self.false_accepts,
+            Metric::FalseRejects => self.false_rejects,
+            Metric::TransportErrors => self.transport_errors,
+            Metric::UnexpectedStatus => self.unexpected_status,
+            Metric::Accepted => self.accepted,
+            Metric::Rejected => self.rejected,
+            Metric::Completed => self.completed,
+            Metric::Count => answered,
+            Metric::Scheduled => self.scheduled,
+            Metric::Cancelled => self.cancelled,
+            Metric::ErrorRate => {
+                return ratio(
+                    self.transport_errors + self.unexpected_status + self.cancelled,
+                    self.scheduled.max(answered),
+                );
+            }
+            Metric::FalseAcceptRate => {
+                return ratio(self.false_accepts, self.false_accepts + self.correct_rejects);
+            }
+            Metric::FalseRejectRate => {
+                return ratio(self.false_rejects, self.false_rejects + self.correct_accepts);
+            }
+            Metric::UnexpectedStatusRate => return ratio(self.unexpected_status, answered),
+            Metric::TransportErrorRate => return ratio(self.transport_errors, answered),
+            Metric::Throughput => return Some(self.throughput_rps),
+            _ => return None,
+        };
+        Some(v as f64)
+    }
+}
+
 /// The warmup phase: counted, kept out of every other figure.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Phase {
@@ -130,6 +272,49 @@ pub struct ClassResult {
     pub verdicts: BTreeMap<String, u64>,
     /// Per outcome, plus `all` over the responses (transport errors excluded).
     pub latency_us: ClassLatency,
+}
+
+impl ClassResult {
+    /// Requests of this class with `outcome`.
+    pub fn outcome(&self, outcome: Outcome) -> u64 {
+        self.outcomes.get(outcome.name()).copied().unwrap_or(0)
+    }
+
+    /// Requests of this class judged `judgement`.
+    pub fn judged(&self, judgement: Judgement) -> u64 {
+        self.verdicts.get(judgement.name()).copied().unwrap_or(0)
+    }
+
+    /// The class's counts as totals (no schedule: classes are counted by answer).
+    pub fn totals(&self) -> Totals {
+        Totals {
+            completed: self.outcome(Outcome::Accepted)
+                + self.outcome(Outcome::Rejected)
+                + self.outcome(Outcome::UnexpectedStatus),
+            accepted: self.outcome(Outcome::Accepted),
+            rejected: self.outcome(Outcome::Rejected),
+            unexpected_status: self.outcome(Outcome::UnexpectedStatus),
+            transport_errors: self.outcome(Outcome::TransportError),
+            correct_accepts: self.judged(Judgement::CorrectAccept),
+            correct_rejects: self.judged(Judgement::CorrectReject),
+            false_accepts: self.judged(Judgement::FalseAccept),
+            false_rejects: self.judged(Judgement::FalseReject),
+            ..Totals::default()
+        }
+    }
+
+    /// What a correct verifier had to answer for this class, from its judgements: `accept`,
+    /// `reject`, `depends on time` (a time-bound class crossing its window) or `-`.
+    pub fn expected(&self) -> &'static str {
+        let accept = self.judged(Judgement::CorrectAccept) + self.judged(Judgement::FalseReject);
+        let reject = self.judged(Judgement::CorrectReject) + self.judged(Judgement::FalseAccept);
+        match (accept > 0, reject > 0) {
+            (true, false) => "accept",
+            (false, true) => "reject",
+            (true, true) => "depends on time",
+            (false, false) => "-",
+        }
+    }
 }
 
 /// Latency of one class, corrected and uncorrected, per outcome.
@@ -171,22 +356,22 @@ fn responses(t: &ClassTally, corrected: bool) -> Option<Histogram<u64>> {
 pub fn totals(t: &Tally, scheduled: u64, duration_s: f64) -> Totals {
     let o = t.outcomes();
     let v = t.verdicts();
-    let completed = o[0] + o[1] + o[2];
+    let completed = o.completed();
     Totals {
         scheduled,
         sent: t.sent,
         completed,
-        accepted: o[0],
-        rejected: o[1],
-        unexpected_status: o[2],
-        transport_errors: o[3],
+        accepted: o[Outcome::Accepted],
+        rejected: o[Outcome::Rejected],
+        unexpected_status: o[Outcome::UnexpectedStatus],
+        transport_errors: o[Outcome::TransportError],
         cancelled: t.not_sent + t.aborted,
         not_sent: t.not_sent,
         aborted_in_flight: t.aborted,
-        correct_accepts: v[0],
-        correct_rejects: v[1],
-        false_accepts: v[2],
-        false_rejects: v[3],
+        correct_accepts: v[Judgement::CorrectAccept],
+        correct_rejects: v[Judgement::CorrectReject],
+        false_accepts: v[Judgement::FalseAccept],
+        false_rejects: v[Judgement::FalseReject],
         reused_tokens: t.reused,
         duration_s,
         throughput_rps: if duration_s > 0.0 {
@@ -208,14 +393,14 @@ pub fn classes(rec: &Recorder) -> (BTreeMap<String, ClassResult>, Latency, BTree
             ..ClassResult::default()
         };
         for o in Outcome::ALL {
-            let n = t.outcomes[o as usize];
+            let n = t.outcomes[o];
             if n > 0 {
                 r.outcomes.insert(o.name().into(), n);
             }
         }
-        for (i, v) in crate::replay::classify::Verdict::ALL.iter().enumerate() {
-            if t.verdicts[i] > 0 {
-                r.verdicts.insert(v.name().to_string(), t.verdicts[i]);
+        for j in Judgement::ALL {
+            if t.verdicts[j] > 0 {
+                r.verdicts.insert(j.name().to_string(), t.verdicts[j]);
             }
         }
         for (corrected, map, kind) in [

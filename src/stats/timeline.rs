@@ -7,14 +7,15 @@ use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use crate::replay::classify::{Outcome, Verdict};
+use crate::model::{Judgement, Outcome, PerOutcome};
 use crate::stats::recorder::MAX_US;
+use crate::stats::results::Totals;
 
 /// One second's counts while it is open.
 #[derive(Debug, Clone)]
 pub struct Second {
     pub sent: u64,
-    pub outcomes: [u64; 4],
+    pub outcomes: PerOutcome<u64>,
     pub false_accepts: u64,
     pub false_rejects: u64,
     /// Corrected latency of the requests that completed in this second.
@@ -25,7 +26,7 @@ impl Default for Second {
     fn default() -> Self {
         Second {
             sent: 0,
-            outcomes: [0; 4],
+            outcomes: PerOutcome::default(),
             false_accepts: 0,
             false_rejects: 0,
             latency: Histogram::new_with_bounds(1, MAX_US, 2).expect("static bounds"),
@@ -34,12 +35,30 @@ impl Default for Second {
 }
 
 impl Second {
+    /// The counts so far as totals, for judging a run still in progress: every request sent
+    /// counts as scheduled, and the correct answers are the rest of each side.
+    pub fn totals(&self) -> Totals {
+        let o = &self.outcomes;
+        Totals {
+            scheduled: self.sent,
+            sent: self.sent,
+            completed: o.completed(),
+            accepted: o[Outcome::Accepted],
+            rejected: o[Outcome::Rejected],
+            unexpected_status: o[Outcome::UnexpectedStatus],
+            transport_errors: o[Outcome::TransportError],
+            false_accepts: self.false_accepts,
+            false_rejects: self.false_rejects,
+            correct_accepts: o[Outcome::Accepted].saturating_sub(self.false_accepts),
+            correct_rejects: o[Outcome::Rejected].saturating_sub(self.false_rejects),
+            ..Totals::default()
+        }
+    }
+
     /// Adds another worker's counts for the same second (or a running total).
     pub fn merge(&mut self, o: &Second) {
         self.sent += o.sent;
-        for i in 0..4 {
-            self.outcomes[i] += o.outcomes[i];
-        }
+        self.outcomes.add(&o.outcomes);
         self.false_accepts += o.false_accepts;
         self.false_rejects += o.false_rejects;
         self.latency.add(&o.latency).expect("same bounds");
@@ -77,12 +96,12 @@ impl Seconds {
     }
 
     /// Counts a completion in `second`.
-    pub fn completed(&mut self, second: u32, outcome: Outcome, verdict: Verdict, corrected_us: u64) {
+    pub fn completed(&mut self, second: u32, outcome: Outcome, verdict: Judgement, corrected_us: u64) {
         let s = self.open.entry(second).or_default();
-        s.outcomes[outcome as usize] += 1;
+        s.outcomes[outcome] += 1;
         match verdict {
-            Verdict::FalseAccept => s.false_accepts += 1,
-            Verdict::FalseReject => s.false_rejects += 1,
+            Judgement::FalseAccept => s.false_accepts += 1,
+            Judgement::FalseReject => s.false_rejects += 1,
             _ => {}
         }
         if outcome != Outcome::TransportError {
@@ -128,11 +147,11 @@ fn point(second: u32, s: &Second) -> Point {
     Point {
         second,
         sent: s.sent,
-        completed: s.outcomes.iter().sum(),
-        accepted: s.outcomes[0],
-        rejected: s.outcomes[1],
-        unexpected_status: s.outcomes[2],
-        transport_errors: s.outcomes[3],
+        completed: s.outcomes.total(),
+        accepted: s.outcomes[Outcome::Accepted],
+        rejected: s.outcomes[Outcome::Rejected],
+        unexpected_status: s.outcomes[Outcome::UnexpectedStatus],
+        transport_errors: s.outcomes[Outcome::TransportError],
         false_accepts: s.false_accepts,
         false_rejects: s.false_rejects,
         p50_us: q(0.5),
@@ -149,9 +168,9 @@ mod tests {
         let mut a = Seconds::default();
         let mut b = Seconds::default();
         a.sent(0);
-        a.completed(0, Outcome::Accepted, Verdict::CorrectAccept, 1000);
+        a.completed(0, Outcome::Accepted, Judgement::CorrectAccept, 1000);
         b.sent(1);
-        b.completed(1, Outcome::Accepted, Verdict::FalseAccept, 5000);
+        b.completed(1, Outcome::Accepted, Judgement::FalseAccept, 5000);
         b.sent(2);
         let mut agg = Seconds::default();
         agg.merge(a.take_before(None));

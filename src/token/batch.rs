@@ -336,6 +336,49 @@ pub struct ManifestKey {
     pub fingerprint: String,
 }
 
+impl Manifest {
+    /// The manifest of a batch `minter` wrote: its settings, keys by kid and fingerprint (never
+    /// the key material), and the counts of `o`.
+    pub fn of(minter: &Minter, o: &MintOutcome) -> Manifest {
+        let c = minter.config();
+        Manifest {
+            format: MAGIC.trim_start_matches('#').to_string(),
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            minted_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            now: c.now,
+            seed: c.seed,
+            count: o.count,
+            complete: !o.interrupted,
+            alg: crate::model::alg::name(c.alg).to_string(),
+            keys: c
+                .keys
+                .iter()
+                .map(|k| ManifestKey {
+                    kid: k.kid.clone(),
+                    fingerprint: k.fingerprint.clone(),
+                })
+                .collect(),
+            policy: serde_json::to_value(&c.policy).expect("policy serializes"),
+            ttl_s: c.ttl,
+            nbf_offset_s: c.nbf_offset,
+            iat: c.iat,
+            jti: c.jti,
+            size: c.size,
+            claims: c.claims.source.clone(),
+            mix: c.mix.iter().map(|(k, w)| (k.name().to_string(), *w)).collect(),
+            per_class: o
+                .per_class
+                .iter()
+                .map(|(k, n)| (k.name().to_string(), *n))
+                .collect::<BTreeMap<_, _>>(),
+            bytes: o.bytes,
+            seconds: o.seconds,
+            tokens_per_second: o.tokens_per_second(),
+            threads: o.threads,
+        }
+    }
+}
+
 /// The manifest path for a batch path: `<batch>.manifest.json`.
 pub fn manifest_path(batch: &Path) -> PathBuf {
     let mut name = batch.file_name().map(|n| n.to_os_string()).unwrap_or_default();

@@ -7,8 +7,8 @@ use std::str::FromStr;
 use jsonwebtoken::Algorithm;
 use serde::{Deserialize, Serialize};
 
-use super::alg::{self, Family};
-use crate::verifier::policy::Policy;
+use crate::model::alg::{self, Family};
+use crate::token::policy::Policy;
 
 macro_rules! classes {
     ($( $variant:ident = $name:literal, $reason:literal, $how:literal; )*) => {

@@ -8,12 +8,12 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use jsonwebtoken::Algorithm;
 
-use super::alg;
 use super::claims::ClaimTemplate;
 use super::classes::{Expect, TokenClass};
 use super::keys::{KeyMaterial, Signer};
 use super::rng::{self, TokenRng};
-use crate::verifier::policy::Policy;
+use crate::model::alg;
+use crate::token::policy::Policy;
 
 /// Everything that decides a batch's contents.
 #[derive(Debug, Clone)]
@@ -245,7 +245,7 @@ impl Minter {
                     .cfg
                     .policy
                     .max_token_size
-                    .unwrap_or(crate::verifier::policy::DEFAULT_MAX_TOKEN_SIZE);
+                    .unwrap_or(crate::token::policy::DEFAULT_MAX_TOKEN_SIZE);
                 claims.size = Some(max + max / 2 + 1);
             }
             _ => {}

@@ -1,9 +1,9 @@
 //! Tokens: algorithms, keys, claim templates, classes, parallel minting and the batch format.
 
-pub mod alg;
 pub mod batch;
 pub mod claims;
 pub mod classes;
 pub mod keys;
 pub mod mint;
+pub mod policy;
 pub mod rng;

@@ -1,6 +1,8 @@
-//! The embedded reference verifier: the policy, token verification, and the HTTP server with
-//! its fault knobs.
+//! The embedded reference verifier: token verification, and the HTTP server with its fault
+//! knobs, metrics and request handling.
 
-pub mod policy;
+pub mod handler;
+pub mod knobs;
+pub mod metrics;
 pub mod server;
 pub mod verify;

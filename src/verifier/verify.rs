@@ -13,9 +13,9 @@ use jsonwebtoken::Algorithm;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::policy::Policy;
-use crate::token::alg;
+use crate::model::alg;
 use crate::token::keys::{self, KeyMaterial, Secret};
+use crate::token::policy::Policy;
 
 /// Why a token was rejected. `as_str` is the machine-readable reason the server sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -4,7 +4,7 @@
 use jsonwebtoken::{Algorithm, Validation};
 use serde::Serialize;
 
-use crate::token::alg;
+use crate::model::alg;
 
 /// Default ceiling on a token's length in bytes (a common proxy header limit).
 pub const DEFAULT_MAX_TOKEN_SIZE: usize = 8192;

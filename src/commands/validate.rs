@@ -1,0 +1,28 @@
+//! `jwtstorm validate`: every check `run` makes, without minting or sending anything.
+
+use crate::cli::ValidateArgs;
+use crate::error::{Failure, exit};
+use crate::model::alg;
+use crate::session::prepare;
+
+/// Runs `jwtstorm validate`.
+pub fn run(args: ValidateArgs) -> Result<i32, Failure> {
+    let p = prepare(&args.scenario, &args.overrides)?;
+    let c = p.check()?;
+    let thresholds = match c.thresholds {
+        0 => String::new(),
+        n => format!(", {n} threshold(s)"),
+    };
+    println!(
+        "{}: ok — '{}', {} {} token(s) ({} key(s): {}), {}, target {}{thresholds}",
+        args.scenario.display(),
+        p.name,
+        c.tokens,
+        alg::name(c.alg),
+        c.kids.len(),
+        c.kids.join(", "),
+        c.load,
+        c.target,
+    );
+    Ok(exit::OK)
+}

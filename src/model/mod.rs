@@ -1,0 +1,17 @@
+//! The bottom layer: the vocabulary every other layer shares. It imports nothing else of the
+//! crate, so a type two layers need lives here, below both.
+
+pub mod alg;
+pub mod format;
+pub mod load;
+pub mod metric;
+pub mod outcome;
+pub mod request;
+pub mod status;
+
+pub use format::Format;
+pub use load::{Model, Order, Stage};
+pub use metric::{Metric, Unit};
+pub use outcome::{ErrorKind, Judgement, Outcome, PerJudgement, PerOutcome};
+pub use request::{HttpVersion, Placement, TransportKind};
+pub use status::StatusSet;

@@ -1,0 +1,182 @@
+//! The tables every report shows, defined once: which columns, and which figure of the results
+//! goes in each cell. The text summary, summary.md and report.html render the same [`Table`]s
+//! in their own markup (and may leave out columns they have no room for).
+
+use crate::model::{Judgement, Outcome};
+use crate::stats::results::Results;
+use crate::text::{micros, thousands};
+
+/// One column: its heading in documents, a shorter one for the terminal, and whether it holds
+/// words (left-aligned) rather than figures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Column {
+    pub label: &'static str,
+    pub short: &'static str,
+    pub words: bool,
+}
+
+/// What a cell holds; each renderer decides how an alarm looks.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    /// A name or a word.
+    Text(String),
+    /// A count, shown with thousands separators.
+    Count(u64),
+    /// A count that is bad news when it is not zero (false accepts, false rejects).
+    Alarm(u64),
+    /// A latency in microseconds, or `-` when nothing was measured.
+    Micros(Option<u64>),
+    /// Responses per second.
+    PerSecond(f64),
+}
+
+impl Cell {
+    /// The cell as plain text.
+    pub fn text(&self) -> String {
+        match self {
+            Cell::Text(s) => s.clone(),
+            Cell::Count(n) | Cell::Alarm(n) => thousands(*n),
+            Cell::Micros(Some(us)) => micros(*us),
+            Cell::Micros(None) => "-".into(),
+            Cell::PerSecond(v) => format!("{v:.1}/s"),
+        }
+    }
+
+    /// Whether the cell should be marked as bad.
+    pub fn alarming(&self) -> bool {
+        matches!(self, Cell::Alarm(n) if *n > 0)
+    }
+}
+
+/// Columns and rows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Table {
+    pub columns: Vec<Column>,
+    pub rows: Vec<Vec<Cell>>,
+}
+
+impl Table {
+    /// The same table without the columns whose labels are given.
+    pub fn without(mut self, labels: &[&str]) -> Table {
+        let keep: Vec<bool> = self.columns.iter().map(|c| !labels.contains(&c.label)).collect();
+        let mut i = 0;
+        self.columns.retain(|_| {
+            i += 1;
+            keep[i - 1]
+        });
+        for row in &mut self.rows {
+            let mut i = 0;
+            row.retain(|_| {
+                i += 1;
+                keep[i - 1]
+            });
+        }
+        self
+    }
+}
+
+const fn col(label: &'static str, short: &'static str) -> Column {
+    Column {
+        label,
+        short,
+        words: false,
+    }
+}
+
+const fn words(label: &'static str) -> Column {
+    Column {
+        label,
+        short: label,
+        words: true,
+    }
+}
+
+/// Totals over the measured phase: one row.
+pub fn totals(r: &Results) -> Table {
+    let t = &r.totals;
+    Table {
+        columns: vec![
+            col("scheduled", "scheduled"),
+            col("completed", "completed"),
+            col("accepted", "accepted"),
+            col("rejected", "rejected"),
+            col("unexpected status", "unexpected"),
+            col("transport errors", "errors"),
+            col("cancelled", "cancelled"),
+            col("false accepts", "false acc"),
+            col("false rejects", "false rej"),
+            col("throughput", "throughput"),
+        ],
+        rows: vec![vec![
+            Cell::Count(t.scheduled),
+            Cell::Count(t.completed),
+            Cell::Count(t.accepted),
+            Cell::Count(t.rejected),
+            Cell::Count(t.unexpected_status),
+            Cell::Count(t.transport_errors),
+            Cell::Count(t.cancelled),
+            Cell::Alarm(t.false_accepts),
+            Cell::Alarm(t.false_rejects),
+            Cell::PerSecond(t.throughput_rps),
+        ]],
+    }
+}
+
+/// Correctness per token class: what it deserved, what it got, and its corrected latency.
+pub fn classes(r: &Results) -> Table {
+    let rows = r
+        .classes
+        .iter()
+        .map(|(name, c)| {
+            let all = c.latency_us.corrected.get("all").filter(|p| p.count > 0);
+            vec![
+                Cell::Text(name.clone()),
+                Cell::Text(c.expected().into()),
+                Cell::Count(c.count),
+                Cell::Count(c.outcome(Outcome::Accepted)),
+                Cell::Count(c.outcome(Outcome::Rejected)),
+                Cell::Count(c.outcome(Outcome::UnexpectedStatus)),
+                Cell::Count(c.outcome(Outcome::TransportError)),
+                Cell::Alarm(c.judged(Judgement::FalseAccept)),
+                Cell::Alarm(c.judged(Judgement::FalseReject)),
+                Cell::Micros(all.map(|p| p.p50)),
+                Cell::Micros(all.map(|p| p.p99)),
+            ]
+        })
+        .collect();
+    Table {
+        columns: vec![
+            words("class"),
+            words("expected"),
+            col("count", "count"),
+            col("accepted", "accepted"),
+            col("rejected", "rejected"),
+            col("unexpected status", "unexpected"),
+            col("transport error", "errors"),
+            col("false accepts", "false acc"),
+            col("false rejects", "false rej"),
+            col("p50 (corr.)", "p50 corr"),
+            col("p99 (corr.)", "p99 corr"),
+        ],
+        rows,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_are_dropped_with_their_cells() {
+        let t = Table {
+            columns: vec![col("a", "a"), col("b", "b"), col("c", "c")],
+            rows: vec![vec![Cell::Count(1), Cell::Alarm(2), Cell::Micros(None)]],
+        }
+        .without(&["b"]);
+        assert_eq!(t.columns, [col("a", "a"), col("c", "c")]);
+        assert_eq!(t.rows[0], [Cell::Count(1), Cell::Micros(None)]);
+        assert_eq!(t.rows[0][1].text(), "-");
+        assert!(Cell::Alarm(1).alarming() && !Cell::Alarm(0).alarming() && !Cell::Count(5).alarming());
+        assert_eq!(Cell::PerSecond(1998.44).text(), "1998.4/s");
+    }
+}

@@ -1,0 +1,264 @@
+//! Flags laid over a scenario's settings, checked the way the scenario's own values are: one
+//! path from the command line and the scenario file to the settings a command runs with.
+
+use std::path::Path;
+
+use crate::cli::{KeyArgs, LoadOverrides, MintArgs, PolicyArgs};
+use crate::error::{ExitCode, exit};
+use crate::model::{Model, Stage};
+use crate::scenario::resolve::{self, KeySource, Settings};
+use crate::scenario::run::{DEFAULT_DURATION, RunSettings, check_url, rate};
+use crate::scenario::{Loaded, ScenarioError};
+
+/// A scenario or a flag that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum FlagError {
+    /// The scenario file, or a value in it, is wrong.
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    /// A flag's value, or its combination with the scenario, is wrong; the message names the flag.
+    #[error("{0}")]
+    Flag(String),
+}
+
+impl ExitCode for FlagError {
+    fn exit_code(&self) -> i32 {
+        exit::BAD_INPUT
+    }
+}
+
+fn flag(message: impl Into<String>) -> FlagError {
+    FlagError::Flag(message.into())
+}
+
+/// Settings from an optional scenario, with key and policy flags laid over them.
+pub fn settings(scenario: Option<&Path>, keys: &KeyArgs, policy: &PolicyArgs) -> Result<Settings, FlagError> {
+    let mut s = match scenario {
+        Some(path) => Settings::from_scenario(&Loaded::read(path)?)?,
+        None => Settings::default(),
+    };
+    apply_key_args(&mut s, keys)?;
+    apply_policy_args(&mut s, policy)?;
+    Ok(s)
+}
+
+fn apply_key_args(s: &mut Settings, k: &KeyArgs) -> Result<(), FlagError> {
+    if let Some(a) = k.alg {
+        s.keys.alg = Some(a);
+    }
+    let mut sources: Vec<(&str, KeySource)> = Vec::new();
+    if k.generate_keys {
+        sources.push(("--generate-keys", KeySource::Generate));
+    }
+    if let Some(p) = &k.secret_file {
+        sources.push(("--secret-file", KeySource::SecretFile(p.clone())));
+    }
+    if let Some(v) = &k.secret_env {
+        sources.push(("--secret-env", KeySource::SecretEnv(v.clone())));
+    }
+    if let Some(p) = &k.private_key_file {
+        sources.push(("--private-key-file", KeySource::PrivateKeyFile(p.clone())));
+    }
+    if let Some(v) = &k.private_key_env {
+        sources.push(("--private-key-env", KeySource::PrivateKeyEnv(v.clone())));
+    }
+    if let Some(p) = &k.public_key_file {
+        sources.push(("--public-key-file", KeySource::PublicKeyFile(p.clone())));
+    }
+    if let Some(p) = &k.jwks_file {
+        sources.push(("--jwks-file", KeySource::Jwks(p.clone())));
+    }
+    if let Some(p) = &k.keys_dir {
+        sources.push(("--keys-dir", KeySource::Dir(p.clone())));
+    }
+    if sources.len() > 1 {
+        let names: Vec<&str> = sources.iter().map(|s| s.0).collect();
+        return Err(flag(format!(
+            "choose one key source, not {}",
+            names.join(" and ")
+        )));
+    }
+    if let Some((_, src)) = sources.pop() {
+        s.keys.source = src;
+        s.keys.kid = None;
+    }
+    if let Some(kid) = &k.kid {
+        s.keys.kid = Some(kid.clone());
+    }
+    if let Some(n) = k.key_count {
+        if n == 0 {
+            return Err(flag("--key-count: must be at least 1"));
+        }
+        s.keys.count = n;
+    }
+    Ok(())
+}
+
+fn apply_policy_args(s: &mut Settings, p: &PolicyArgs) -> Result<(), FlagError> {
+    let v = &mut s.verifier;
+    if let Some(algs) = &p.algorithms {
+        v.algorithms = Some(algs.clone());
+    }
+    if p.audience.is_some() {
+        v.audience = p.audience.clone();
+    }
+    if p.issuer.is_some() {
+        v.issuer = p.issuer.clone();
+    }
+    if p.leeway.is_some() {
+        v.leeway = p.leeway;
+    }
+    if p.check_nbf {
+        v.check_nbf = Some(true);
+    }
+    if let Some(rc) = &p.required_claims {
+        for c in rc {
+            if !["exp", "nbf", "iss", "aud", "sub"].contains(&c.as_str()) {
+                return Err(flag(format!(
+                    "--required-claims: unknown claim '{c}'; expected exp, nbf, iss, aud or sub"
+                )));
+            }
+        }
+        v.required_claims = Some(rc.clone());
+    }
+    if let Some(m) = p.max_token_size {
+        v.max_token_size = Some(if m == 0 { None } else { Some(m) });
+    }
+    Ok(())
+}
+
+/// Lays `mint`'s token flags over the settings.
+pub fn apply_token_args(s: &mut Settings, a: &MintArgs) -> Result<(), FlagError> {
+    let t = &mut s.tokens;
+    if let Some(n) = a.count {
+        if n == 0 {
+            return Err(flag("--count: must be at least 1"));
+        }
+        t.count = n;
+    }
+    if let Some(seed) = a.seed {
+        t.seed = seed;
+    }
+    if let Some(now) = &a.now {
+        t.now = Some(resolve::parse_now(now).map_err(|e| flag(format!("--now: {e}")))?);
+    }
+    if let Some(ttl) = a.ttl {
+        if ttl == 0 {
+            return Err(flag("--ttl: must be at least 1s"));
+        }
+        t.ttl = ttl;
+    }
+    if let Some(nbf) = &a.nbf {
+        t.nbf_offset = Some(resolve::parse_offset(nbf).map_err(|e| flag(format!("--nbf: {e}")))?);
+    }
+    if a.no_iat {
+        t.iat = false;
+    }
+    if a.no_jti {
+        t.jti = false;
+    }
+    for c in &a.claims {
+        let (k, v) = c
+            .split_once('=')
+            .ok_or_else(|| flag(format!("--claim '{c}': expected KEY=VALUE")))?;
+        let value = serde_json::from_str(v).unwrap_or_else(|_| serde_json::Value::from(v));
+        t.claims.insert(k.to_string(), value);
+    }
+    if let Some(mix) = &a.mix {
+        let mut pairs = Vec::new();
+        for item in mix {
+            let (name, w) = item
+                .split_once('=')
+                .ok_or_else(|| flag(format!("--mix '{item}': expected CLASS=WEIGHT")))?;
+            let w: f64 = w
+                .trim()
+                .parse()
+                .map_err(|_| flag(format!("--mix '{item}': the weight must be a number")))?;
+            pairs.push((name.trim(), w));
+        }
+        t.mix = resolve::parse_mix_pairs(pairs).map_err(|e| flag(format!("--mix: {e}")))?;
+    }
+    if let Some(size) = a.size {
+        t.size = Some(size);
+    }
+    Ok(())
+}
+
+/// Lays flags over the scenario's run settings, checking them the way the scenario is checked.
+pub fn apply_overrides(run: &mut RunSettings, o: &LoadOverrides) -> Result<(), FlagError> {
+    if let Some(u) = &o.url {
+        check_url(u).map_err(|e| flag(format!("--url: {e}")))?;
+        run.target.url = Some(u.clone());
+        run.target.embedded = false;
+    }
+    if let Some(n) = o.concurrency {
+        if n == 0 || n > 100_000 {
+            return Err(flag("--concurrency: must be between 1 and 100000"));
+        }
+        run.load.concurrency = n;
+    }
+    if let Some(n) = o.requests {
+        if n == 0 {
+            return Err(flag("--requests: must be at least 1"));
+        }
+        run.load.requests = Some(n);
+    }
+    if let Some(t) = o.threads {
+        if t > 1024 {
+            return Err(flag("--threads: must be between 0 (automatic) and 1024"));
+        }
+        run.load.threads = t;
+    }
+    if let Some(r) = o.rate {
+        rate(r, false).map_err(|e| flag(format!("--rate: {e}")))?;
+        let d = o.duration.or(run.load.duration).unwrap_or(DEFAULT_DURATION);
+        run.load.model = Model::Open;
+        run.load.stages = vec![Stage {
+            duration: d,
+            rate: r,
+            ramp: false,
+        }];
+        run.load.duration = Some(d);
+    } else if let Some(d) = o.duration {
+        if d.is_zero() {
+            return Err(flag("--duration: must be longer than 0s"));
+        }
+        if run.load.model == Model::Open {
+            if run.load.stages.len() > 1 {
+                return Err(flag(
+                    "--duration: the scenario's schedule has stages; change their durations in the scenario, \
+                     or give --rate as well",
+                ));
+            }
+            run.load.stages[0].duration = d;
+        }
+        run.load.duration = Some(d);
+    }
+    if let Some(w) = o.warmup {
+        run.load.warmup = w;
+    }
+    if let Some(d) = run.load.duration
+        && run.load.warmup >= d
+    {
+        return Err(flag(format!(
+            "the warmup ({}) must be shorter than the run ({})",
+            crate::text::format_duration(run.load.warmup),
+            crate::text::format_duration(d)
+        )));
+    }
+    for t in &o.thresholds {
+        let parsed = crate::gate::thresholds::parse_one(t).map_err(|e| flag(format!("--threshold {e}")))?;
+        run.thresholds.retain(|x| x.name != parsed.name);
+        run.thresholds.push(parsed);
+    }
+    if let Some(t) = o.transport {
+        run.target.transport = t;
+    }
+    if let Some(d) = o.abort_on_fail {
+        run.abort_after = Some(d);
+    }
+    if let Some(h) = o.http {
+        run.target.http = h;
+    }
+    Ok(())
+}

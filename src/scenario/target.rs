@@ -1,0 +1,234 @@
+//! The `[target]` section: where requests go and how they are made, as typed settings.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::{Loaded, ScenarioError, count, duration};
+use crate::model::{HttpVersion, Placement, StatusSet, TransportKind};
+
+/// Typed `[target]` settings.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TargetSettings {
+    pub embedded: bool,
+    /// The URL; for an embedded target it is filled in once the server listens.
+    pub url: Option<String>,
+    pub method: String,
+    #[serde(serialize_with = "display")]
+    pub token: Placement,
+    pub headers: Vec<(String, String)>,
+    #[serde(skip)]
+    pub body: Vec<u8>,
+    pub body_bytes: usize,
+    pub accept: StatusSet,
+    pub reject: StatusSet,
+    #[serde(with = "secs")]
+    pub timeout: Duration,
+    #[serde(with = "secs")]
+    pub connect_timeout: Duration,
+    pub http: HttpVersion,
+    pub transport: TransportKind,
+    pub max_body: u64,
+    pub ca_file: Option<PathBuf>,
+    pub client_cert_file: Option<PathBuf>,
+    pub client_key_file: Option<PathBuf>,
+    pub insecure: bool,
+}
+
+fn display<T: std::fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}
+
+pub(super) mod secs {
+    pub fn serialize<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+}
+
+impl Default for TargetSettings {
+    fn default() -> Self {
+        TargetSettings {
+            embedded: false,
+            url: None,
+            method: "GET".into(),
+            token: Placement::Bearer,
+            headers: Vec::new(),
+            body: Vec::new(),
+            body_bytes: 0,
+            accept: StatusSet::Any2xx,
+            reject: StatusSet::List(vec![401, 403]),
+            timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(3),
+            http: HttpVersion::Http1,
+            transport: TransportKind::Hyper,
+            max_body: 64 * 1024,
+            ca_file: None,
+            client_cert_file: None,
+            client_key_file: None,
+            insecure: false,
+        }
+    }
+}
+
+impl TargetSettings {
+    /// Reads `[target]`; checks each value and the combinations within the section. The URL
+    /// may be left out here when a flag gives it.
+    pub fn from_section(l: &Loaded) -> Result<Self, ScenarioError> {
+        let section = &l.scenario.target;
+        let mut target = TargetSettings {
+            embedded: section.embedded.as_ref().is_some_and(|e| *e.get_ref()),
+            ..TargetSettings::default()
+        };
+        if let Some(u) = &section.url {
+            if target.embedded {
+                return Err(l.error(u, "target.url", "cannot be combined with target.embedded = true"));
+            }
+            check_url(u.get_ref()).map_err(|e| l.error(u, "target.url", e))?;
+            target.url = Some(u.get_ref().clone());
+        }
+        if let Some(m) = &section.method {
+            let upper = m.get_ref().to_ascii_uppercase();
+            if hyper::Method::from_bytes(upper.as_bytes()).is_err() || upper.is_empty() {
+                return Err(l.error(m, "target.method", format!("'{upper}' is not an HTTP method")));
+            }
+            target.method = upper;
+        }
+        if let Some(p) = &section.token {
+            target.token = p.get_ref().parse().map_err(|e| l.error(p, "target.token", e))?;
+        }
+        if let Some(h) = &section.headers {
+            for (k, v) in h.get_ref() {
+                if hyper::header::HeaderName::from_bytes(k.as_bytes()).is_err() {
+                    return Err(l.error(h, "target.headers", format!("'{k}' is not a valid header name")));
+                }
+                if hyper::header::HeaderValue::from_str(v).is_err() {
+                    return Err(l.error(
+                        h,
+                        "target.headers",
+                        format!("the value of '{k}' is not a valid header value"),
+                    ));
+                }
+                target.headers.push((k.clone(), v.clone()));
+            }
+        }
+        match (&section.body, &section.body_file) {
+            (Some(_), Some(f)) => {
+                return Err(l.error(
+                    f,
+                    "target.body_file",
+                    "choose target.body or target.body_file, not both",
+                ));
+            }
+            (Some(b), None) => target.body = b.get_ref().as_bytes().to_vec(),
+            (None, Some(f)) => {
+                let p = l.relative(f.get_ref());
+                target.body = std::fs::read(&p).map_err(|e| {
+                    l.error(
+                        f,
+                        "target.body_file",
+                        format!("cannot read '{}': {e}", p.display()),
+                    )
+                })?;
+            }
+            (None, None) => {}
+        }
+        target.body_bytes = target.body.len();
+        if let Some(a) = &section.accept {
+            target.accept = statuses(l, a, "target.accept")?;
+        }
+        if let Some(r) = &section.reject {
+            target.reject = statuses(l, r, "target.reject")?;
+        }
+        if let (Some(r), StatusSet::List(acc)) = (&section.reject, &target.accept)
+            && let StatusSet::List(rej) = &target.reject
+            && let Some(both) = rej.iter().find(|s| acc.contains(s))
+        {
+            return Err(l.error(r, "target.reject", format!("{both} is also in target.accept")));
+        }
+        if let Some(v) = &section.timeout {
+            target.timeout = duration(l, v, "target.timeout")?;
+            if target.timeout.is_zero() {
+                return Err(l.error(v, "target.timeout", "must be longer than 0s"));
+            }
+        }
+        if let Some(v) = &section.connect_timeout {
+            target.connect_timeout = duration(l, v, "target.connect_timeout")?;
+            if target.connect_timeout.is_zero() {
+                return Err(l.error(v, "target.connect_timeout", "must be longer than 0s"));
+            }
+        }
+        if let Some(v) = &section.http {
+            target.http = v.get_ref().parse().map_err(|e| l.error(v, "target.http", e))?;
+        }
+        if let Some(v) = &section.transport {
+            target.transport = v
+                .get_ref()
+                .parse()
+                .map_err(|e| l.error(v, "target.transport", e))?;
+        }
+        if let Some(v) = &section.max_body {
+            target.max_body = count(v.get_ref()).map_err(|e| l.error(v, "target.max_body", e))?;
+        }
+        for (value, key, slot) in [
+            (&section.ca_file, "target.ca_file", &mut target.ca_file),
+            (
+                &section.client_cert_file,
+                "target.client_cert_file",
+                &mut target.client_cert_file,
+            ),
+            (
+                &section.client_key_file,
+                "target.client_key_file",
+                &mut target.client_key_file,
+            ),
+        ] {
+            if let Some(v) = value {
+                let p = l.relative(v.get_ref());
+                if !p.is_file() {
+                    return Err(l.error(v, key, format!("no such file '{}'", p.display())));
+                }
+                *slot = Some(p);
+            }
+        }
+        if target.client_cert_file.is_some() != target.client_key_file.is_some() {
+            let v = section
+                .client_cert_file
+                .as_ref()
+                .or(section.client_key_file.as_ref())
+                .expect("one is set");
+            return Err(l.error(
+                v,
+                "target",
+                "client_cert_file and client_key_file go together (mutual TLS needs both)",
+            ));
+        }
+        target.insecure = section.insecure.unwrap_or(false);
+        Ok(target)
+    }
+}
+
+fn statuses(l: &Loaded, v: &toml::Spanned<Vec<i64>>, key: &str) -> Result<StatusSet, ScenarioError> {
+    let mut out = Vec::new();
+    for s in v.get_ref() {
+        if !(100..=599).contains(s) {
+            return Err(l.error(v, key, format!("{s} is not an HTTP status (100-599)")));
+        }
+        out.push(*s as u16);
+    }
+    if out.is_empty() {
+        return Err(l.error(v, key, "list at least one status"));
+    }
+    Ok(StatusSet::List(out))
+}
+
+/// Checks a target URL: http or https, with a host.
+pub fn check_url(u: &str) -> Result<hyper::Uri, String> {
+    let uri: hyper::Uri = u.parse().map_err(|e| format!("'{u}' is not a URL: {e}"))?;
+    match uri.scheme_str() {
+        Some("http") | Some("https") => {}
+        _ => return Err(format!("'{u}': the URL must start with http:// or https://")),
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(format!("'{u}': the URL has no host"));
+    }
+    Ok(uri)
+}

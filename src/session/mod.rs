@@ -1,0 +1,426 @@
+//! The library's run: a scenario read and laid under the flags ([`prepare`]), then a
+//! [`Session`] that mints or loads the tokens and starts the embedded verifier once, and
+//! replays against the target as many times as asked (one run, or every capacity step), each
+//! replay giving its own [`Results`].
+
+mod error;
+mod results;
+pub mod target;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, SystemTime};
+
+use jsonwebtoken::Algorithm;
+
+pub use error::SessionError;
+pub use target::EMBEDDED_PATH;
+
+use crate::cli::LoadOverrides;
+use crate::model::{HttpVersion, Model, Order, TransportKind};
+use crate::replay::engine::{self, Finished, Plan};
+use crate::replay::pacer::{Pacer, Staged};
+use crate::replay::tokens::{Formatter, Selector, TokenStore};
+use crate::replay::transport::{HyperTransport, ReqwestSettings, ReqwestTransport, Target};
+use crate::report::live::LiveLine;
+use crate::scenario::Loaded;
+use crate::scenario::flags::{FlagError, apply_overrides};
+use crate::scenario::resolve::{KeySource, Settings};
+use crate::scenario::run::{LoadSettings, RunSettings};
+use crate::stats::results::Results;
+use crate::text::{colour, format_value};
+use crate::token::batch::AtomicFile;
+use crate::token::keys::{JwkSet, KeyMaterial};
+use crate::token::mint::Minter;
+use crate::verifier::server::{self, Knobs, ServerConfig};
+use crate::verifier::verify::Verifier;
+
+/// A scenario read, checked and laid under the flags.
+#[derive(Clone)]
+pub struct Prepared {
+    pub loaded: Loaded,
+    /// The run's name: the scenario's `name`, or its file stem.
+    pub name: String,
+    pub settings: Settings,
+    pub run: RunSettings,
+}
+
+impl From<FlagError> for SessionError {
+    fn from(e: FlagError) -> SessionError {
+        match e {
+            FlagError::Scenario(e) => SessionError::Scenario(e),
+            FlagError::Flag(m) => SessionError::Invalid(m),
+        }
+    }
+}
+
+/// Reads a scenario and applies overrides; every error names the file, line and key, or the flag.
+pub fn prepare(path: &Path, o: &LoadOverrides) -> Result<Prepared, SessionError> {
+    let loaded = Loaded::read(path)?;
+    let settings = Settings::from_scenario(&loaded)?;
+    let mut run = RunSettings::from_scenario_with(&loaded, o.url.is_some())?;
+    apply_overrides(&mut run, o)?;
+    let name = settings.name.clone().unwrap_or_else(|| {
+        path.file_stem()
+            .map_or("scenario".into(), |s| s.to_string_lossy().into_owned())
+    });
+    let invalid = |m: String| Err(SessionError::Invalid(format!("{}: {m}", path.display())));
+    if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
+        return invalid(format!(
+            "name '{name}' must be a plain folder name (no slashes, not starting with '.')"
+        ));
+    }
+    if run.batch.is_some() && settings.keys.source == KeySource::Generate && run.target.embedded {
+        return invalid(
+            "tokens.batch with generated keys: the embedded verifier must trust the keys the batch was signed \
+             with; name them in [keys] (dir = \"...\", secret_file = \"...\", ...)"
+                .into(),
+        );
+    }
+    if !run.target.embedded && settings.keys.source == KeySource::Generate {
+        return invalid(
+            "an external target cannot know freshly generated keys; name the keys it trusts in [keys] \
+             (dir, secret_file, secret_env, private_key_file, jwks_file)"
+                .into(),
+        );
+    }
+    if let Some(url) = &run.target.url {
+        target::tls_for(&run, url)?;
+    }
+    Ok(Prepared {
+        loaded,
+        name,
+        settings,
+        run,
+    })
+}
+
+/// What `validate` found: everything `run` checks, without minting or sending.
+pub struct Checked {
+    /// Tokens the run would have: minted, or lines of the batch.
+    pub tokens: u64,
+    pub alg: Algorithm,
+    /// The kids of the keys.
+    pub kids: Vec<String>,
+    /// The load in one line: `open model, 20000 requests over 10.00s in 1 stage(s), ...`.
+    pub load: String,
+    pub thresholds: usize,
+    /// `embedded`, or the target URL.
+    pub target: String,
+}
+
+impl Prepared {
+    /// Checks everything minting needs, and every line of a batch, without minting the batch.
+    pub fn check(&self) -> Result<Checked, SessionError> {
+        crate::capacity::from_scenario(&self.loaded)?;
+        let (alg, keys) = self.settings.load_keys()?;
+        let tokens = match &self.run.batch {
+            Some(path) => {
+                let fmt = Formatter::new(self.run.target.token.clone(), &target::request_path(&self.run));
+                TokenStore::load(path, &fmt)?.len() as u64
+            }
+            None => {
+                let config = self
+                    .settings
+                    .mint_config(alg, keys.clone())
+                    .map_err(SessionError::Invalid)?;
+                Minter::new(config)
+                    .map_err(|e| SessionError::Invalid(e.to_string()))?
+                    .config()
+                    .count
+            }
+        };
+        let load = self.run.load.describe();
+        Ok(Checked {
+            tokens,
+            alg,
+            kids: keys.iter().map(|k| k.kid.clone()).collect(),
+            load,
+            thresholds: self.run.thresholds.len(),
+            target: if self.run.target.embedded {
+                "embedded".to_string()
+            } else {
+                self.run.target.url.clone().unwrap_or_default()
+            },
+        })
+    }
+
+    /// The same scenario with freshly generated keys of `alg`, which the verifier then allows
+    /// alone (capacity per algorithm against the embedded verifier).
+    pub fn with_generated_keys(&self, alg: Algorithm) -> Prepared {
+        let mut v = self.clone();
+        v.settings.keys.alg = Some(alg);
+        v.settings.keys.source = KeySource::Generate;
+        v.settings.keys.kid = None;
+        v.settings.verifier.algorithms = Some(vec![alg]);
+        v
+    }
+
+    /// Creates the results folder (`out`, or `REPORT_DIR/NAME/UTC-TIME`) and opens
+    /// `results.json.partial` in it, so a bad path fails before anything is minted or sent.
+    pub fn create_output(&self, out: Option<&Path>, started: SystemTime) -> Result<Output, SessionError> {
+        let dir = match out {
+            Some(d) => d.to_path_buf(),
+            None => self.run.report.dir.join(&self.name).join(folder_stamp(started)),
+        };
+        std::fs::create_dir_all(&dir).map_err(|source| SessionError::Output {
+            path: dir.clone(),
+            source,
+        })?;
+        let results = dir.join("results.json");
+        let file = AtomicFile::create(&results).map_err(|source| SessionError::Output {
+            path: results.clone(),
+            source,
+        })?;
+        Ok(Output { dir, results, file })
+    }
+}
+
+/// The results folder of a run, with `results.json` open for writing.
+pub struct Output {
+    pub dir: PathBuf,
+    /// The final path of `results.json`.
+    pub results: PathBuf,
+    /// `results.json.partial` until committed.
+    pub file: AtomicFile,
+}
+
+/// `2026-11-28T17-05-09Z`: an RFC 3339 UTC time that is a valid folder name everywhere.
+pub fn folder_stamp(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string().replace(':', "-")
+}
+
+/// A target ready to replay against, possibly several times (capacity steps): the tokens in
+/// memory, the embedded verifier if asked for, the prepared request and transport settings.
+pub struct Session {
+    pub p: Prepared,
+    pub store: Arc<TokenStore>,
+    pub keys: Vec<KeyMaterial>,
+    pub alg: Algorithm,
+    embedded: Option<(tokio::runtime::Runtime, server::RunningServer)>,
+    pub url: String,
+    target: Arc<Target>,
+    addr: SocketAddr,
+    tls: target::TlsFor,
+    pub client_threads: usize,
+    pub cores: usize,
+}
+
+/// Mints or loads the batch.
+fn tokens(p: &Prepared) -> Result<(TokenStore, Algorithm, Vec<KeyMaterial>), SessionError> {
+    let (alg, keys) = p.settings.load_keys()?;
+    let fmt = Formatter::new(p.run.target.token.clone(), &target::request_path(&p.run));
+    let store = match &p.run.batch {
+        Some(path) => TokenStore::load(path, &fmt)?,
+        None => {
+            let cfg = p
+                .settings
+                .mint_config(alg, keys.clone())
+                .map_err(SessionError::Invalid)?;
+            let minter = Minter::new(cfg).map_err(|e| SessionError::Invalid(e.to_string()))?;
+            let pool = rayon::ThreadPoolBuilder::new()
+                .build()
+                .map_err(|e| SessionError::Start {
+                    what: "starting minting threads",
+                    source: std::io::Error::other(e),
+                })?;
+            TokenStore::mint(&minter, &fmt, &pool)
+        }
+    };
+    Ok((store, alg, keys))
+}
+
+impl Session {
+    /// Mints or loads the tokens and starts the embedded verifier when the scenario asks.
+    pub fn start(p: Prepared) -> Result<Session, SessionError> {
+        let (store, alg, keys) = tokens(&p)?;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let client_threads = match (p.run.load.threads, p.run.target.embedded) {
+            (0, true) => (cores / 2).max(1),
+            (0, false) => cores,
+            (n, _) => n,
+        };
+        let mut embedded = None;
+        let url = match &p.run.target.url {
+            Some(url) if !p.run.target.embedded => url.clone(),
+            _ => {
+                let (rt, running) =
+                    start_embedded(&p, alg, &keys, cores.saturating_sub(client_threads).max(1))?;
+                let url = format!("http://{}{EMBEDDED_PATH}", running.addr);
+                embedded = Some((rt, running));
+                url
+            }
+        };
+        let (target, addr) = target::target(&p.run, &url)?;
+        let tls = target::tls_for(&p.run, &url)?;
+        Ok(Session {
+            p,
+            store: Arc::new(store),
+            keys,
+            alg,
+            embedded,
+            url,
+            target: Arc::new(target),
+            addr,
+            tls,
+            client_threads,
+            cores,
+        })
+    }
+
+    /// Replays once under `load`; returns the run and the number of distinct tokens it had.
+    /// `abort_checks` applies the scenario's `abort_on_fail` to this replay.
+    pub fn replay(
+        &self,
+        load: &LoadSettings,
+        interrupt: &AtomicBool,
+        live_line: bool,
+        abort_checks: bool,
+    ) -> Result<(Finished, u64), SessionError> {
+        let p = &self.p;
+        let l = load;
+        let pacer = (l.model == Model::Open).then(|| Arc::new(Staged::new(&l.stages)));
+        let duration = match &pacer {
+            Some(pc) => pc.length(),
+            None => l.time_bound(),
+        };
+        let selector = Selector::new(
+            self.store.len(),
+            l.pool,
+            l.order == Order::Shuffle,
+            l.reuse,
+            l.seed,
+        );
+        let tokens_available = selector.len();
+        let plan = Plan {
+            target: self.target.clone(),
+            tokens: self.store.clone(),
+            selector: Arc::new(selector),
+            pacer: pacer.clone(),
+            accept: p.run.target.accept.clone(),
+            reject: p.run.target.reject.clone(),
+            concurrency: l.concurrency,
+            threads: self.client_threads,
+            duration,
+            requests: l.requests,
+            warmup: l.warmup,
+            timeout: p.run.target.timeout,
+            connect_timeout: p.run.target.connect_timeout,
+            grace: l.grace,
+        };
+        let live = LiveLine {
+            total: duration,
+            schedule: pacer.clone(),
+            colour: colour(live_line),
+        };
+        let checks = if abort_checks {
+            p.run.abort_after.map(|after| (after, &p.run.thresholds))
+        } else {
+            None
+        };
+        let tick = |snapshot: &engine::Live| {
+            if live_line {
+                live.draw(snapshot);
+            }
+            let (after, thresholds) = checks?;
+            if snapshot.elapsed < after {
+                return None;
+            }
+            thresholds
+                .iter()
+                .filter_map(|t| t.evaluate_live(&snapshot.so_far))
+                .find(|v| !v.passed)
+                .map(|v| {
+                    let measured = v.value.map_or(String::new(), |x| format_value(x, v.unit));
+                    format!(
+                        "threshold {} {} failed at {:.0}s (measured {measured} so far)",
+                        v.name,
+                        v.condition,
+                        snapshot.elapsed.as_secs_f64()
+                    )
+                })
+        };
+        let http2 = p.run.target.http == HttpVersion::Http2;
+        let finished = match p.run.target.transport {
+            TransportKind::Hyper => {
+                let transport = HyperTransport {
+                    addr: self.addr,
+                    http2,
+                    max_body: p.run.target.max_body,
+                    tls: self.tls.clone(),
+                };
+                engine::execute(plan, transport, interrupt, tick)
+            }
+            TransportKind::Reqwest => {
+                let transport = ReqwestTransport::new(ReqwestSettings {
+                    http2,
+                    pool: l.concurrency,
+                    connect_timeout: p.run.target.connect_timeout,
+                    max_body: p.run.target.max_body,
+                    tls: target::tls_config(&p.run, &self.url)?,
+                })
+                .map_err(SessionError::Tls)?;
+                engine::execute(plan, transport, interrupt, tick)
+            }
+        };
+        if live_line {
+            live.clear();
+        }
+        Ok((finished, tokens_available))
+    }
+
+    /// The results of one replay under `load`.
+    pub fn results(&self, load: &LoadSettings, f: &Finished, tokens: u64) -> Results {
+        results::results_of(
+            &self.p, load, f, &self.url, self.cores, tokens, &self.keys, self.alg,
+        )
+    }
+
+    /// Stops the embedded verifier.
+    pub fn stop(&mut self) {
+        if let Some((rt, running)) = self.embedded.take() {
+            rt.block_on(running.stop());
+            rt.shutdown_timeout(Duration::from_secs(1));
+        }
+    }
+}
+
+/// Starts the embedded reference verifier on 127.0.0.1 with the session's keys and policy, on a
+/// runtime of its own.
+fn start_embedded(
+    p: &Prepared,
+    alg: Algorithm,
+    keys: &[KeyMaterial],
+    threads: usize,
+) -> Result<(tokio::runtime::Runtime, server::RunningServer), SessionError> {
+    let verifier = Verifier::new(p.settings.policy(alg), keys).map_err(SessionError::Invalid)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .thread_name("jwtstorm-verifier")
+        .enable_all()
+        .build()
+        .map_err(|source| SessionError::Start {
+            what: "starting the embedded verifier's runtime",
+            source,
+        })?;
+    let config = ServerConfig {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        path: EMBEDDED_PATH.into(),
+        placement: p.run.target.token.clone(),
+        knobs: Knobs::default(),
+        verifier,
+        jwks: JwkSet {
+            keys: keys.iter().map(|k| k.jwk.public()).collect(),
+        },
+        tls: None,
+    };
+    let running = rt
+        .block_on(server::start(config))
+        .map_err(|source| SessionError::Start {
+            what: "starting the embedded verifier on 127.0.0.1",
+            source,
+        })?;
+    Ok((rt, running))
+}

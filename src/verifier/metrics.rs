@@ -1,0 +1,97 @@
+//! The reference server's counters and verification-latency histogram, rendered for Prometheus.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use super::verify::Reason;
+
+/// Latency buckets of the verification histogram, in seconds.
+const BUCKETS: [f64; 12] = [
+    5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 1e-1,
+];
+
+/// Counters the server keeps; read by `/metrics` and by tests in-process.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub accepted: AtomicU64,
+    pub(super) rejected: [AtomicU64; Reason::ALL.len()],
+    pub injected_500: AtomicU64,
+    pub injected_close: AtomicU64,
+    pub injected_hang: AtomicU64,
+    buckets: [AtomicU64; BUCKETS.len()],
+    verify_count: AtomicU64,
+    verify_nanos: AtomicU64,
+}
+
+impl Metrics {
+    /// Requests rejected for `reason`.
+    pub fn rejected(&self, reason: Reason) -> u64 {
+        self.rejected[reason as usize].load(Ordering::Relaxed)
+    }
+
+    /// All rejected requests.
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+    }
+
+    pub(super) fn observe(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        if let Some(i) = BUCKETS.iter().position(|b| secs <= *b) {
+            self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.verify_count.fetch_add(1, Ordering::Relaxed);
+        self.verify_nanos
+            .fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::with_capacity(4096);
+        s.push_str("# HELP jwtstorm_server_requests_total Protected-path requests by outcome and reason.\n");
+        s.push_str("# TYPE jwtstorm_server_requests_total counter\n");
+        let _ = writeln!(
+            s,
+            "jwtstorm_server_requests_total{{outcome=\"accepted\",reason=\"\"}} {}",
+            self.accepted.load(Ordering::Relaxed)
+        );
+        for r in Reason::ALL {
+            let _ = writeln!(
+                s,
+                "jwtstorm_server_requests_total{{outcome=\"rejected\",reason=\"{}\"}} {}",
+                r.as_str(),
+                self.rejected(r)
+            );
+        }
+        for (fault, c) in [
+            ("status_500", &self.injected_500),
+            ("closed", &self.injected_close),
+            ("hang", &self.injected_hang),
+        ] {
+            let _ = writeln!(
+                s,
+                "jwtstorm_server_requests_total{{outcome=\"injected_fault\",reason=\"{fault}\"}} {}",
+                c.load(Ordering::Relaxed)
+            );
+        }
+        s.push_str("# HELP jwtstorm_server_verify_seconds Time spent verifying one token.\n");
+        s.push_str("# TYPE jwtstorm_server_verify_seconds histogram\n");
+        let mut cumulative = 0;
+        for (b, c) in BUCKETS.iter().zip(&self.buckets) {
+            cumulative += c.load(Ordering::Relaxed);
+            let _ = writeln!(
+                s,
+                "jwtstorm_server_verify_seconds_bucket{{le=\"{b}\"}} {cumulative}"
+            );
+        }
+        let count = self.verify_count.load(Ordering::Relaxed);
+        let _ = writeln!(s, "jwtstorm_server_verify_seconds_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(
+            s,
+            "jwtstorm_server_verify_seconds_sum {}",
+            self.verify_nanos.load(Ordering::Relaxed) as f64 / 1e9
+        );
+        let _ = writeln!(s, "jwtstorm_server_verify_seconds_count {count}");
+        s
+    }
+}
