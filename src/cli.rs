@@ -129,9 +129,12 @@ pub struct PolicyArgs {
     /// Clock skew allowed on exp and nbf (default 60s).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration_secs, help_heading = "Verifier policy")]
     pub leeway: Option<u64>,
-    /// Enforce nbf.
-    #[arg(long, help_heading = "Verifier policy")]
+    /// Enforce nbf (the default; kept for scripts that pass it).
+    #[arg(long, help_heading = "Verifier policy", conflicts_with = "no_check_nbf")]
     pub check_nbf: bool,
+    /// Do not enforce nbf (a token whose nbf lies in the future is accepted).
+    #[arg(long, help_heading = "Verifier policy")]
+    pub no_check_nbf: bool,
     /// Required claims, comma-separated (default: exp).
     #[arg(
         long,
@@ -263,6 +266,9 @@ pub struct ServeArgs {
     /// Share of requests that never get a response.
     #[arg(long, value_name = "RATE", value_parser = units::parse_percent, help_heading = "Test knobs")]
     pub hang_rate: Option<f64>,
+    /// Let a deliberately vulnerable verifier listen on an address other machines can reach.
+    #[arg(long, help_heading = "Test knobs", requires = "vulnerable")]
+    pub expose_vulnerable: bool,
     /// Accept every token with a signature-free check (a deliberately vulnerable verifier).
     #[arg(long, help_heading = "Test knobs")]
     pub vulnerable: bool,

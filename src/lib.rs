@@ -7,6 +7,7 @@ pub mod capacity;
 pub mod cli;
 pub mod commands;
 pub mod error;
+pub mod files;
 pub mod gate;
 pub mod interrupt;
 pub mod model;

@@ -3,23 +3,41 @@
 
 use std::time::Duration;
 
+/// The longest duration any flag or scenario key takes: a year and a day. Every time jwtstorm
+/// adds up (a schedule, a deadline, an expiry) stays far from overflowing.
+pub const MAX_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
+
 /// Parses a duration such as `250ms`, `2s`, `1m30s`, `15m` or `1h`. A bare number is seconds.
+/// Durations above [`MAX_DURATION`] are refused.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     if t.is_empty() {
         return Err("empty duration (expected something like 250ms, 2s or 15m)".into());
     }
-    if let Ok(secs) = t.parse::<f64>() {
-        return duration_from_secs(secs, text);
+    let d = if let Ok(secs) = t.parse::<f64>() {
+        duration_from_secs(secs, text)?
+    } else {
+        humantime::parse_duration(t).map_err(|e| {
+            format!("invalid duration '{text}' ({e}); expected something like 250ms, 2s or 15m")
+        })?
+    };
+    if d > MAX_DURATION {
+        return Err(format!(
+            "duration '{text}' is longer than the longest jwtstorm takes (366 days)"
+        ));
     }
-    humantime::parse_duration(t)
-        .map_err(|e| format!("invalid duration '{text}' ({e}); expected something like 250ms, 2s or 15m"))
+    Ok(d)
 }
 
 fn duration_from_secs(secs: f64, text: &str) -> Result<Duration, String> {
     if !secs.is_finite() || secs < 0.0 {
         return Err(format!(
             "invalid duration '{text}': must be a non-negative number of seconds"
+        ));
+    }
+    if secs > MAX_DURATION.as_secs_f64() {
+        return Err(format!(
+            "duration '{text}' is longer than the longest jwtstorm takes (366 days)"
         ));
     }
     Ok(Duration::from_secs_f64(secs))
@@ -76,6 +94,19 @@ mod tests {
         assert!(parse_duration("").is_err());
         assert!(parse_duration("fast").is_err());
         assert!(parse_duration("-1").is_err());
+        // Huge values are refused, never a panic.
+        for huge in [
+            "1e20",
+            "99999999999999999999",
+            "18446744073709551615s",
+            "367days",
+            "1e300",
+            "inf",
+            "NaN",
+        ] {
+            assert!(parse_duration(huge).is_err(), "{huge}");
+        }
+        assert_eq!(parse_duration("366days").unwrap(), MAX_DURATION);
     }
 
     #[test]

@@ -285,3 +285,22 @@ fn stdout_batches_stream_and_secrets_come_from_env() {
     assert_eq!(text.lines().count(), 51);
     assert!(!text.contains("a-test-secret"));
 }
+
+/// `jwtstorm ... | head` closes stdout early: the program ends quietly, never with a panic.
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin!("jwtstorm"))
+        .args(["keys", "generate", "--alg", "HS256", "--count", "50", "--out"])
+        .arg(dir.path().join("k"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}

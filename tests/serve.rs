@@ -496,6 +496,22 @@ fn the_binary_prints_its_address_and_exits_cleanly() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("serve needs the keys"));
+
+    // A deliberately vulnerable verifier is refused on an address other machines can reach
+    // (checked before anything is bound).
+    for listen in ["0.0.0.0:0", "[::]:0"] {
+        let bad = StdCommand::new(bin)
+            .args(["serve", "--vulnerable", "--listen", listen, "--keys-dir"])
+            .arg(&keys)
+            .output()
+            .unwrap();
+        assert_eq!(bad.status.code(), Some(2), "{listen}");
+        assert!(
+            String::from_utf8_lossy(&bad.stderr).contains("--expose-vulnerable"),
+            "{}",
+            String::from_utf8_lossy(&bad.stderr)
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

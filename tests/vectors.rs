@@ -5,9 +5,9 @@
 use assert_cmd::Command;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use jwtstorm::commands::inspect::inspect;
 use jwtstorm::model::alg;
 use jwtstorm::token::keys::{self, Jwk, KeyMaterial, Signer};
+use jwtstorm::verifier::inspect::inspect;
 use serde_json::Value;
 
 fn vectors() -> Value {

@@ -111,6 +111,9 @@ pub fn run(args: CapacityArgs) -> Result<i32, Failure> {
                 eprint!("  {label}: {phase:?} step at {rate:.0}/s ... ");
             }
             let (finished, tokens) = session.replay(&load, &interrupt, false, false)?;
+            if let Some(why) = &finished.worker_failure {
+                return Err(anyhow!("internal error in a capacity step: {why}")).or_cannot_proceed();
+            }
             let results = session.results(&load, &finished, tokens);
             let step = judge(&results, phase, rate, &slos, &s);
             if !args.quiet {

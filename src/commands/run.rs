@@ -91,6 +91,13 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
             println!("  reports     {} ({})", out_dir.display(), names.join(", "));
         }
     }
+    if let Some(why) = &finished.worker_failure {
+        return Err(anyhow!(
+            "internal error: {why}; what was measured is in {}",
+            results_path.display()
+        ))
+        .or_cannot_proceed();
+    }
     let t = &results.totals;
     if finished.interrupted {
         eprintln!("interrupted: results so far are in {}", results_path.display());

@@ -37,6 +37,23 @@ pub fn run(args: ServeArgs) -> Result<i32, Failure> {
             )
         })
         .or_bad_input()?;
+    if !listen.ip().is_loopback() {
+        if args.vulnerable && !args.expose_vulnerable {
+            return Err(anyhow::anyhow!(
+                "--vulnerable accepts every token: refusing to listen on {listen}, which other machines can reach; \
+                 listen on 127.0.0.1 or ::1, or pass --expose-vulnerable as well"
+            ))
+            .or_bad_input();
+        }
+        eprintln!(
+            "warning: listening on {listen}, which other machines can reach{}",
+            if args.vulnerable {
+                " — and this verifier is deliberately vulnerable"
+            } else {
+                ""
+            }
+        );
+    }
     if !args.path.starts_with('/') {
         return Err(anyhow::anyhow!("--path '{}': must start with '/'", args.path)).or_bad_input();
     }

@@ -78,6 +78,9 @@ pub struct Finished {
     pub wrapped: bool,
     pub threads: usize,
     pub connections_opened: u64,
+    /// A client thread that could not start its runtime or panicked: what was measured is
+    /// kept, but the run must fail (internal error), never pass.
+    pub worker_failure: Option<String>,
 }
 
 struct Shared {
@@ -101,6 +104,8 @@ impl Shared {
 enum Msg {
     Seconds(Vec<(u32, Second)>),
     Done(Box<Recorder>),
+    /// The worker could not run at all.
+    Failed(String),
 }
 
 /// Runs the plan until its bounds or `interrupt`, calling `tick` about once a second.
@@ -127,17 +132,36 @@ pub fn execute<T: Transport + Send + Sync>(
     let threads = plan.threads.clamp(1, plan.concurrency.max(1));
     let (tx, rx) = mpsc::channel::<Msg>();
     let mut handles = Vec::new();
+    let mut failures: Vec<String> = Vec::new();
     for w in 0..threads {
         let conns = plan.concurrency / threads + usize::from(w < plan.concurrency % threads);
-        let (plan, transport, shared, tx) = (plan.clone(), transport.clone(), shared.clone(), tx.clone());
-        handles.push(
-            std::thread::Builder::new()
-                .name(format!("jwtstorm-worker-{w}"))
-                .spawn(move || worker(conns, &plan, &*transport, &shared, &tx))
-                .expect("spawning a worker thread"),
-        );
+        let (plan, transport, worker_shared, tx) =
+            (plan.clone(), transport.clone(), shared.clone(), tx.clone());
+        let spawned = std::thread::Builder::new()
+            .name(format!("jwtstorm-worker-{w}"))
+            .spawn(move || {
+                let run =
+                    std::panic::AssertUnwindSafe(|| worker(conns, &plan, &*transport, &worker_shared, &tx));
+                if let Err(panic) = std::panic::catch_unwind(run) {
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "an unknown panic".into());
+                    let _ = tx.send(Msg::Failed(format!("client thread {w} panicked: {what}")));
+                }
+            });
+        match spawned {
+            Ok(h) => handles.push(h),
+            Err(e) => {
+                failures.push(format!("could not start client thread {w}: {e}"));
+                shared.stop_at_us.store(0, Ordering::Relaxed);
+                break;
+            }
+        }
     }
     drop(tx);
+    let threads = handles.len();
 
     let mut merged = Recorder::default();
     let mut seconds = Seconds::default();
@@ -162,6 +186,15 @@ pub fn execute<T: Transport + Send + Sync>(
             Ok(Msg::Done(rec)) => {
                 merged.merge(&rec);
                 done += 1;
+            }
+            Ok(Msg::Failed(why)) => {
+                failures.push(why);
+                done += 1;
+                // The run cannot be trusted any more: stop every other thread now.
+                if shared.stopped_at().is_none() {
+                    let at = shared.start.elapsed().as_micros() as u64;
+                    shared.stop_at_us.store(at, Ordering::Relaxed);
+                }
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -197,6 +230,7 @@ pub fn execute<T: Transport + Send + Sync>(
         }
     }
     for h in handles {
+        // A panic was caught in the thread and reported as `Failed`.
         let _ = h.join();
     }
     timeline.extend(seconds.close(None));
@@ -224,11 +258,12 @@ pub fn execute<T: Transport + Send + Sync>(
         timeline,
         started,
         elapsed,
-        interrupted: stop.is_some() && aborted.is_none(),
+        interrupted: stop.is_some() && aborted.is_none() && failures.is_empty(),
         aborted,
         wrapped: plan.selector.wrapped(),
         threads,
         connections_opened: shared.connections.load(Ordering::Relaxed),
+        worker_failure: (!failures.is_empty()).then(|| failures.join("; ")),
     }
 }
 
@@ -241,8 +276,10 @@ fn worker<T: Transport + Send + Sync>(
 ) {
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
-        Err(_) => {
-            let _ = tx.send(Msg::Done(Box::default()));
+        Err(e) => {
+            let _ = tx.send(Msg::Failed(format!(
+                "a client thread could not start its runtime: {e}"
+            )));
             return;
         }
     };

@@ -13,6 +13,9 @@ use crate::token::classes::{Expect, TokenClass};
 use crate::token::mint::Minter;
 use crate::token::rng::TokenRng;
 
+/// Memory per token beyond its value: the end offset, the class and the expectation.
+const PER_TOKEN_OVERHEAD: u64 = 8 + 1 + 24;
+
 /// Formats a token for its placement into `out`.
 #[derive(Debug, Clone)]
 pub struct Formatter {
@@ -77,6 +80,28 @@ pub struct TokenStore {
 }
 
 impl TokenStore {
+    /// About how many bytes of memory [`TokenStore::mint`] would take for the minter's batch,
+    /// from the first few tokens: each token's formatted value plus its offset, class and
+    /// expectation.
+    pub fn estimate_minted(minter: &Minter, fmt: &Formatter) -> u64 {
+        let count = minter.config().count;
+        let sample = count.min(64);
+        let (mut token, mut scratch, mut data) = (Vec::new(), Vec::new(), BytesMut::new());
+        for i in 0..sample {
+            token.clear();
+            minter.mint_into(i, &mut token, &mut scratch);
+            fmt.push(&token, &mut data);
+        }
+        let per_token = data.len() as u64 / sample.max(1) + PER_TOKEN_OVERHEAD;
+        per_token.saturating_mul(count)
+    }
+
+    /// About how many bytes of memory [`TokenStore::load`] would take for a batch file.
+    pub fn estimate_loaded(path: &std::path::Path) -> u64 {
+        // A line holds the class and expectation too, which roughly pays for the overhead.
+        std::fs::metadata(path).map_or(0, |m| m.len())
+    }
+
     /// Mints `minter`'s whole batch in parallel.
     pub fn mint(minter: &Minter, fmt: &Formatter, pool: &rayon::ThreadPool) -> TokenStore {
         let count = minter.config().count;

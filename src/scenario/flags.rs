@@ -111,6 +111,9 @@ fn apply_policy_args(s: &mut Settings, p: &PolicyArgs) -> Result<(), FlagError> 
     if p.check_nbf {
         v.check_nbf = Some(true);
     }
+    if p.no_check_nbf {
+        v.check_nbf = Some(false);
+    }
     if let Some(rc) = &p.required_claims {
         for c in rc {
             if !["exp", "nbf", "iss", "aud", "sub"].contains(&c.as_str()) {
@@ -122,6 +125,11 @@ fn apply_policy_args(s: &mut Settings, p: &PolicyArgs) -> Result<(), FlagError> 
         v.required_claims = Some(rc.clone());
     }
     if let Some(m) = p.max_token_size {
+        if m > crate::token::batch::MAX_TOKEN_BYTES {
+            return Err(flag(
+                "--max-token-size: must be a number of bytes up to 1048576, or 0 for no limit",
+            ));
+        }
         v.max_token_size = Some(if m == 0 { None } else { Some(m) });
     }
     Ok(())
@@ -131,10 +139,7 @@ fn apply_policy_args(s: &mut Settings, p: &PolicyArgs) -> Result<(), FlagError> 
 pub fn apply_token_args(s: &mut Settings, a: &MintArgs) -> Result<(), FlagError> {
     let t = &mut s.tokens;
     if let Some(n) = a.count {
-        if n == 0 {
-            return Err(flag("--count: must be at least 1"));
-        }
-        t.count = n;
+        t.count = resolve::check_count(n).map_err(|e| flag(format!("--count: {e}")))?;
     }
     if let Some(seed) = a.seed {
         t.seed = seed;
@@ -179,7 +184,7 @@ pub fn apply_token_args(s: &mut Settings, a: &MintArgs) -> Result<(), FlagError>
         t.mix = resolve::parse_mix_pairs(pairs).map_err(|e| flag(format!("--mix: {e}")))?;
     }
     if let Some(size) = a.size {
-        t.size = Some(size);
+        t.size = Some(resolve::check_size(size).map_err(|e| flag(format!("--size: {e}")))?);
     }
     Ok(())
 }

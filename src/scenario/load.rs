@@ -188,7 +188,18 @@ impl LoadSettings {
                         ramp: stage.ramp && i > 0,
                     });
                 }
-                load.duration = Some(load.stages.iter().map(|s| s.duration).sum());
+                let total: Duration = load.stages.iter().map(|s| s.duration).sum();
+                if total > units::MAX_DURATION {
+                    return Err(l.error(
+                        st,
+                        "load.stages",
+                        format!(
+                            "the stages last {} in all; a run lasts at most 366 days",
+                            format_duration(total)
+                        ),
+                    ));
+                }
+                load.duration = Some(total);
             }
             (Model::Open, None, None) => {
                 let at = section

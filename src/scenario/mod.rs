@@ -265,10 +265,11 @@ impl Loaded {
     /// Reads and parses a scenario file. Unknown keys and wrong types are errors naming the line,
     /// column and key.
     pub fn read(path: &Path) -> Result<Self, ScenarioError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
-            location: path.display().to_string(),
-            message: format!("cannot read scenario: {e}"),
-        })?;
+        let text =
+            crate::files::read_capped_text(path, crate::files::TEXT_CAP).map_err(|e| ScenarioError {
+                location: path.display().to_string(),
+                message: format!("cannot read scenario: {e}"),
+            })?;
         Self::parse(path, text)
     }
 

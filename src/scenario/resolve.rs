@@ -125,10 +125,45 @@ pub fn parse_mix_pairs<'a>(
     Ok(out)
 }
 
-/// Parses the minting clock: Unix seconds or an RFC 3339 time.
+/// The latest clock jwtstorm mints or judges at: 9999-12-31T23:59:59Z. With a lifetime and a
+/// leeway of at most 366 days each, no claim it computes can overflow.
+pub const MAX_NOW: i64 = 253_402_300_799;
+
+/// The most tokens one batch holds: a hundred million (a few GiB in memory, an hour or more of
+/// RSA signing). Longer runs reuse or reorder tokens.
+pub const MAX_COUNT: u64 = 100_000_000;
+
+/// Checks a token count: 1 to [`MAX_COUNT`].
+pub fn check_count(n: u64) -> Result<u64, String> {
+    if !(1..=MAX_COUNT).contains(&n) {
+        return Err(format!("must be between 1 and {MAX_COUNT}, got {n}"));
+    }
+    Ok(n)
+}
+
+/// Checks a padded token size: 1 byte to 1 MiB.
+pub fn check_size(n: usize) -> Result<usize, String> {
+    let max = crate::token::batch::MAX_TOKEN_BYTES;
+    if !(1..=max).contains(&n) {
+        return Err(format!("must be between 1 and {max} bytes"));
+    }
+    Ok(n)
+}
+
+/// Checks a minting clock given as Unix seconds.
+pub fn check_now(n: i64) -> Result<i64, String> {
+    if !(0..=MAX_NOW).contains(&n) {
+        return Err(format!(
+            "{n} is outside 1970-01-01 to 9999-12-31 (Unix seconds 0 to {MAX_NOW})"
+        ));
+    }
+    Ok(n)
+}
+
+/// Parses the minting clock: Unix seconds or an RFC 3339 time, from 1970 to 9999.
 pub fn parse_now(text: &str) -> Result<i64, String> {
     if let Ok(n) = text.trim().parse::<i64>() {
-        return Ok(n);
+        return check_now(n);
     }
     let t = humantime::parse_rfc3339_weak(text.trim()).map_err(|e| {
         format!("invalid time '{text}' ({e}); expected Unix seconds or RFC 3339 like 2026-01-01T00:00:00Z")
@@ -261,11 +296,11 @@ impl Settings {
         }
         if let Some(m) = &v.max_token_size {
             let n = *m.get_ref();
-            if n < 0 {
+            if n < 0 || n as u64 > crate::token::batch::MAX_TOKEN_BYTES as u64 {
                 return Err(l.error(
                     m,
                     "verifier.max_token_size",
-                    "must be a positive number of bytes, or 0 for no limit",
+                    "must be a number of bytes up to 1048576, or 0 for no limit",
                 ));
             }
             s.verifier.max_token_size = Some(if n == 0 { None } else { Some(n as usize) });
@@ -280,17 +315,14 @@ impl Settings {
                 CountValue::Text(s) => units::parse_count(s),
             }
             .map_err(|e| l.error(c, "tokens.count", e))?;
-            if n == 0 {
-                return Err(l.error(c, "tokens.count", "must be at least 1"));
-            }
-            s.tokens.count = n;
+            s.tokens.count = check_count(n).map_err(|e| l.error(c, "tokens.count", e))?;
         }
         if let Some(seed) = t.seed {
             s.tokens.seed = seed;
         }
         if let Some(now) = &t.now {
             s.tokens.now = Some(match now.get_ref() {
-                NowValue::Unix(n) => *n,
+                NowValue::Unix(n) => check_now(*n).map_err(|e| l.error(now, "tokens.now", e))?,
                 NowValue::Text(text) => parse_now(text).map_err(|e| l.error(now, "tokens.now", e))?,
             });
         }
@@ -312,10 +344,8 @@ impl Settings {
             s.tokens.jti = jti;
         }
         if let Some(size) = &t.size {
-            if *size.get_ref() <= 0 {
-                return Err(l.error(size, "tokens.size", "must be a positive number of bytes"));
-            }
-            s.tokens.size = Some(*size.get_ref() as usize);
+            let n = usize::try_from(*size.get_ref()).unwrap_or(0);
+            s.tokens.size = Some(check_size(n).map_err(|e| l.error(size, "tokens.size", e))?);
         }
         if let Some(claims) = &t.claims {
             let json =

@@ -121,7 +121,7 @@ impl TargetSettings {
             (Some(b), None) => target.body = b.get_ref().as_bytes().to_vec(),
             (None, Some(f)) => {
                 let p = l.relative(f.get_ref());
-                target.body = std::fs::read(&p).map_err(|e| {
+                target.body = crate::files::read_capped(&p, crate::files::TEXT_CAP).map_err(|e| {
                     l.error(
                         f,
                         "target.body_file",

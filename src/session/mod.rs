@@ -30,7 +30,7 @@ use crate::scenario::flags::{FlagError, apply_overrides};
 use crate::scenario::resolve::{KeySource, Settings};
 use crate::scenario::run::{LoadSettings, RunSettings};
 use crate::stats::results::Results;
-use crate::text::{colour, format_value};
+use crate::text::{colour, format_bytes, format_value};
 use crate::token::batch::AtomicFile;
 use crate::token::keys::{JwkSet, KeyMaterial};
 use crate::token::mint::Minter;
@@ -118,18 +118,16 @@ impl Prepared {
         let (alg, keys) = self.settings.load_keys()?;
         let tokens = match &self.run.batch {
             Some(path) => {
+                check_memory(
+                    TokenStore::estimate_loaded(path),
+                    &format!("the batch '{}'", path.display()),
+                )?;
                 let fmt = Formatter::new(self.run.target.token.clone(), &target::request_path(&self.run));
                 TokenStore::load(path, &fmt)?.len() as u64
             }
             None => {
-                let config = self
-                    .settings
-                    .mint_config(alg, keys.clone())
-                    .map_err(SessionError::Invalid)?;
-                Minter::new(config)
-                    .map_err(|e| SessionError::Invalid(e.to_string()))?
-                    .config()
-                    .count
+                let fmt = Formatter::new(self.run.target.token.clone(), &target::request_path(&self.run));
+                minter(self, alg, keys.clone(), &fmt)?.config().count
             }
         };
         let load = self.run.load.describe();
@@ -208,18 +206,60 @@ pub struct Session {
     pub cores: usize,
 }
 
+/// Memory this machine can still give, from `/proc/meminfo` (`None` where it cannot be read).
+fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Refuses a batch whose tokens would not fit in memory, naming the estimate.
+fn check_memory(estimate: u64, what: &str) -> Result<(), SessionError> {
+    let Some(available) = available_memory() else {
+        return Ok(());
+    };
+    if estimate > available / 10 * 9 {
+        return Err(SessionError::Invalid(format!(
+            "tokens: {what} would take about {} of memory, more than the {} this machine has \
+             available; lower tokens.count, or mint to a file with `jwtstorm mint` and replay part of it with load.pool",
+            format_bytes(estimate),
+            format_bytes(available)
+        )));
+    }
+    Ok(())
+}
+
+/// The minter of the scenario's batch, with its memory checked.
+fn minter(
+    p: &Prepared,
+    alg: Algorithm,
+    keys: Vec<KeyMaterial>,
+    fmt: &Formatter,
+) -> Result<Minter, SessionError> {
+    let config = p.settings.mint_config(alg, keys).map_err(SessionError::Invalid)?;
+    let minter = Minter::new(config).map_err(|e| SessionError::Invalid(e.to_string()))?;
+    check_memory(
+        TokenStore::estimate_minted(&minter, fmt),
+        &format!("a batch of {} tokens", minter.config().count),
+    )?;
+    Ok(minter)
+}
+
 /// Mints or loads the batch.
 fn tokens(p: &Prepared) -> Result<(TokenStore, Algorithm, Vec<KeyMaterial>), SessionError> {
     let (alg, keys) = p.settings.load_keys()?;
     let fmt = Formatter::new(p.run.target.token.clone(), &target::request_path(&p.run));
     let store = match &p.run.batch {
-        Some(path) => TokenStore::load(path, &fmt)?,
+        Some(path) => {
+            check_memory(
+                TokenStore::estimate_loaded(path),
+                &format!("the batch '{}'", path.display()),
+            )?;
+            TokenStore::load(path, &fmt)?
+        }
         None => {
-            let cfg = p
-                .settings
-                .mint_config(alg, keys.clone())
-                .map_err(SessionError::Invalid)?;
-            let minter = Minter::new(cfg).map_err(|e| SessionError::Invalid(e.to_string()))?;
+            let minter = minter(p, alg, keys.clone(), &fmt)?;
             let pool = rayon::ThreadPoolBuilder::new()
                 .build()
                 .map_err(|e| SessionError::Start {

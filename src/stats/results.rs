@@ -46,9 +46,11 @@ impl crate::error::ExitCode for ReadError {
 impl Results {
     /// Reads and checks a results file.
     pub fn read(path: &std::path::Path) -> Result<Results, ReadError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ReadError::Io {
-            path: path.to_path_buf(),
-            source,
+        let text = crate::files::read_capped_text(path, crate::files::RESULTS_CAP).map_err(|source| {
+            ReadError::Io {
+                path: path.to_path_buf(),
+                source,
+            }
         })?;
         let r: Results = serde_json::from_str(&text).map_err(|error| ReadError::Format {
             path: path.to_path_buf(),

@@ -65,12 +65,35 @@ pub fn parse_line(line: &str) -> Result<BatchEntry, String> {
     })
 }
 
+/// The longest batch line read: class, expectation and a token of up to [`MAX_TOKEN_BYTES`].
+pub const MAX_LINE_BYTES: u64 = MAX_TOKEN_BYTES as u64 + 4096;
+
+/// The largest token jwtstorm mints or replays (1 MiB; verifiers refuse far less).
+pub const MAX_TOKEN_BYTES: usize = 1 << 20;
+
 /// Streams the entries of a batch file without loading it whole.
 pub struct BatchReader<R> {
     reader: R,
     path: String,
     line_no: u64,
-    buf: String,
+    buf: Vec<u8>,
+}
+
+/// Reads one line of at most [`MAX_LINE_BYTES`] into `buf` (cleared first); `Ok(false)` at the end.
+fn read_bounded_line<R: BufRead>(reader: &mut R, buf: &mut Vec<u8>) -> Result<bool, String> {
+    buf.clear();
+    let n = std::io::Read::take(reader, MAX_LINE_BYTES + 1)
+        .read_until(b'\n', buf)
+        .map_err(|e| e.to_string())?;
+    if n == 0 {
+        return Ok(false);
+    }
+    if buf.len() as u64 > MAX_LINE_BYTES {
+        return Err(format!(
+            "the line is longer than {MAX_LINE_BYTES} bytes, more than any batch line holds"
+        ));
+    }
+    Ok(true)
 }
 
 impl BatchReader<BufReader<File>> {
@@ -91,12 +114,13 @@ impl BatchReader<BufReader<File>> {
 impl<R: BufRead> BatchReader<R> {
     /// Wraps a reader; `path` names it in errors.
     pub fn new(mut reader: R, path: String) -> Result<Self, BatchError> {
-        let mut first = String::new();
-        reader.read_line(&mut first).map_err(|err| BatchError::Io {
+        let mut first = Vec::new();
+        read_bounded_line(&mut reader, &mut first).map_err(|message| BatchError::Line {
             path: path.clone(),
-            err,
+            line: 1,
+            message,
         })?;
-        if first.trim_end() != MAGIC {
+        if String::from_utf8_lossy(&first).trim_end() != MAGIC {
             return Err(BatchError::Line {
                 path,
                 line: 1,
@@ -107,7 +131,7 @@ impl<R: BufRead> BatchReader<R> {
             reader,
             path,
             line_no: 1,
-            buf: String::new(),
+            buf: Vec::new(),
         })
     }
 }
@@ -117,19 +141,26 @@ impl<R: BufRead> Iterator for BatchReader<R> {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            self.buf.clear();
-            match self.reader.read_line(&mut self.buf) {
-                Ok(0) => return None,
-                Ok(_) => {}
-                Err(err) => {
-                    return Some(Err(BatchError::Io {
-                        path: self.path.clone(),
-                        err,
-                    }));
-                }
-            }
             self.line_no += 1;
-            let line = self.buf.trim_end_matches(['\n', '\r']);
+            let fail = |message: String| BatchError::Line {
+                path: self.path.clone(),
+                line: self.line_no,
+                message,
+            };
+            match read_bounded_line(&mut self.reader, &mut self.buf) {
+                Ok(false) => return None,
+                Ok(true) => {}
+                Err(message) => return Some(Err(fail(message))),
+            }
+            let line = match std::str::from_utf8(&self.buf) {
+                Ok(l) => l.trim_end_matches(['\n', '\r']),
+                Err(e) => {
+                    return Some(Err(fail(format!(
+                        "not UTF-8 text (invalid byte at column {})",
+                        e.valid_up_to() + 1
+                    ))));
+                }
+            };
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }

@@ -50,6 +50,8 @@ pub enum MintError {
     Mix(String),
     #[error("keys: {0}")]
     Keys(String),
+    #[error("tokens: {0}")]
+    Times(String),
 }
 
 struct PreparedKey {
@@ -91,6 +93,29 @@ impl Minter {
     pub fn new(cfg: MintConfig) -> Result<Self, MintError> {
         if cfg.count == 0 {
             return Err(MintError::ZeroCount);
+        }
+        if cfg.count > 100_000_000 || cfg.size.is_some_and(|n| n > super::batch::MAX_TOKEN_BYTES) {
+            return Err(MintError::Times(
+                "at most 100000000 tokens of at most 1 MiB each".into(),
+            ));
+        }
+        // Every claim is computed from these with plain arithmetic: keep them far from overflow.
+        const YEAR_AND_A_DAY: i64 = 366 * 24 * 3600;
+        const LATEST: i64 = 253_402_300_799;
+        if !(0..=LATEST).contains(&cfg.now) {
+            return Err(MintError::Times(format!(
+                "the clock {} is outside 1970 to 9999",
+                cfg.now
+            )));
+        }
+        if cfg.ttl > YEAR_AND_A_DAY as u64 || cfg.policy.leeway > YEAR_AND_A_DAY as u64 {
+            return Err(MintError::Times("ttl and leeway are at most 366 days".into()));
+        }
+        if cfg
+            .nbf_offset
+            .is_some_and(|o| o.unsigned_abs() > YEAR_AND_A_DAY as u64)
+        {
+            return Err(MintError::Times("the nbf offset is at most 366 days".into()));
         }
         let mut cumulative = Vec::new();
         let mut total = 0.0;

@@ -35,14 +35,15 @@ fn ser_algs<S: serde::Serializer>(algs: &[Algorithm], s: S) -> Result<S::Ok, S::
 
 impl Policy {
     /// The default policy for tokens signed with `alg`: only that algorithm, 60 s leeway,
-    /// `exp` required, `nbf` not checked, 8 KiB maximum.
+    /// `exp` required, `nbf` checked when present (RFC 7519 4.1.5; PyJWT and jose do too),
+    /// 8 KiB maximum.
     pub fn for_alg(alg: Algorithm) -> Self {
         Policy {
             algorithms: vec![alg],
             audience: None,
             issuer: None,
             leeway: 60,
-            check_nbf: false,
+            check_nbf: true,
             required_claims: vec!["exp".into()],
             max_token_size: Some(DEFAULT_MAX_TOKEN_SIZE),
         }

@@ -2,6 +2,7 @@
 //! knobs, metrics and request handling.
 
 pub mod handler;
+pub mod inspect;
 pub mod knobs;
 pub mod metrics;
 pub mod server;

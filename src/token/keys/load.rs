@@ -12,7 +12,7 @@ use super::*;
 
 /// Reads a whole file with an error that names it.
 pub fn read_file(path: &Path) -> Result<Vec<u8>, KeyError> {
-    std::fs::read(path).map_err(|err| KeyError::Io {
+    crate::files::read_capped(path, crate::files::KEY_CAP).map_err(|err| KeyError::Io {
         source_name: format!("'{}'", path.display()),
         err,
     })
