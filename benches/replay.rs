@@ -40,7 +40,14 @@ fn store() -> TokenStore {
     })
     .unwrap();
     let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
-    TokenStore::mint(&minter, &Formatter::new(Placement::Bearer, "/protected"), &pool)
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    TokenStore::mint(
+        &minter,
+        &Formatter::new(Placement::Bearer, "/protected"),
+        &pool,
+        &stop,
+    )
+    .expect("not stopped")
 }
 
 fn bench(c: &mut Criterion) {

@@ -284,6 +284,16 @@ pub struct ServeArgs {
     /// Require client certificates issued by this CA (mutual TLS).
     #[arg(long, value_name = "FILE", requires = "tls_cert", help_heading = "TLS")]
     pub client_ca: Option<PathBuf>,
+    /// Close a connection whose request headers have not all arrived after this long.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = units::parse_duration, help_heading = "Limits")]
+    pub header_timeout: std::time::Duration,
+    /// Close a connection with no request in flight and no bytes moving after this long.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = units::parse_duration, help_heading = "Limits")]
+    pub idle_timeout: std::time::Duration,
+    /// Serve at most N connections at once (and no more than the descriptor limit allows);
+    /// further ones are closed when accepted.
+    #[arg(long, value_name = "N", default_value_t = 10_000, help_heading = "Limits")]
+    pub max_connections: usize,
     /// Worker threads (default: all cores).
     #[arg(long, short = 'j', value_name = "N")]
     pub threads: Option<usize>,

@@ -112,7 +112,16 @@ fn a_token_whose_nbf_lies_ahead_is_refused_by_default() {
     // Valid tokens with nbf one hour ahead of the minting clock.
     let t = token(
         dir.path(),
-        &["--secret-file", s, "--nbf", "1h", "--ttl", "2h", "--now", "1700000000"],
+        &[
+            "--secret-file",
+            s,
+            "--nbf",
+            "1h",
+            "--ttl",
+            "2h",
+            "--now",
+            "1700000000",
+        ],
     );
     let (code, json) = inspect(&t, &["--secret-file", s, "--now", "1700000000"]);
     assert_eq!(code, Some(1), "{json}");

@@ -538,3 +538,110 @@ async fn stalls_hold_responses_back() {
     );
     srv.stop().await;
 }
+
+/// Whether the server has closed this connection: a read finds the end (or an answer, or a
+/// reset) instead of timing out.
+fn closed_by_server(s: &mut TcpStream) -> bool {
+    s.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+    let mut buf = [0u8; 512];
+    match s.read(&mut buf) {
+        // The end, or an answer (a 408): either way the server is done with it.
+        Ok(0) | Ok(1..) => true,
+        Err(e) => !matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_idle_clients_are_closed_and_healthz_keeps_answering() {
+    let alg = Algorithm::HS256;
+    let keys = vec![KeyMaterial::generate(alg, None).unwrap()];
+    let mut config = common::config(policy(alg), &keys, Knobs::default(), Placement::Bearer);
+    config.limits = server::Limits {
+        header_timeout: Duration::from_secs(1),
+        idle_timeout: Duration::from_secs(1),
+        max_connections: 1000,
+    };
+    let srv = server::start(config).await.unwrap();
+    let addr = srv.addr;
+    tokio::task::spawn_blocking(move || {
+        // Slow loris: 40 connections sending their request headers a byte every 200 ms, and 10
+        // that send nothing at all.
+        let head = b"GET /protected HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer a.b.c\r\n";
+        let mut slow: Vec<TcpStream> = (0..40).map(|_| TcpStream::connect(addr).unwrap()).collect();
+        let mut idle: Vec<TcpStream> = (0..10).map(|_| TcpStream::connect(addr).unwrap()).collect();
+        let started = std::time::Instant::now();
+        let mut open_slow = vec![true; slow.len()];
+        let mut byte = 0;
+        while open_slow.iter().any(|o| *o) && started.elapsed() < Duration::from_secs(8) {
+            for (s, open) in slow.iter_mut().zip(open_slow.iter_mut()) {
+                if !*open {
+                    continue;
+                }
+                if s.write_all(&head[byte % head.len()..][..1]).is_err() || closed_by_server(s) {
+                    *open = false;
+                }
+            }
+            byte += 1;
+            // The server keeps answering others while the slow clients hold their connections.
+            assert_eq!(get(addr, "/healthz", "").status, 200);
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        assert!(
+            open_slow.iter().all(|o| !o),
+            "{} slow clients still open after {:?}",
+            open_slow.iter().filter(|o| **o).count(),
+            started.elapsed()
+        );
+        for s in &mut idle {
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut buf = [0u8; 16];
+            assert_eq!(s.read(&mut buf).unwrap_or(0), 0, "an idle connection is closed");
+        }
+        assert_eq!(get(addr, "/healthz", "").status, 200);
+    })
+    .await
+    .unwrap();
+    srv.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_cap_are_closed_at_once() {
+    let alg = Algorithm::HS256;
+    let keys = vec![KeyMaterial::generate(alg, None).unwrap()];
+    let mut config = common::config(policy(alg), &keys, Knobs::default(), Placement::Bearer);
+    config.limits = server::Limits {
+        header_timeout: Duration::from_secs(30),
+        idle_timeout: Duration::from_secs(2),
+        max_connections: 8,
+    };
+    let srv = server::start(config).await.unwrap();
+    let addr = srv.addr;
+    let refused = tokio::task::spawn_blocking(move || {
+        let held: Vec<TcpStream> = (0..8).map(|_| TcpStream::connect(addr).unwrap()).collect();
+        // Wait until the server has taken all eight (each is accepted in turn).
+        std::thread::sleep(Duration::from_millis(300));
+        let mut extra = TcpStream::connect(addr).unwrap();
+        extra.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+        let mut buf = [0u8; 16];
+        let closed = matches!(extra.read(&mut buf), Ok(0) | Err(_));
+        drop(held);
+        closed
+    })
+    .await
+    .unwrap();
+    assert!(refused, "a connection beyond the cap is closed");
+    assert!(
+        srv.metrics
+            .refused_connections
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 1
+    );
+    let health = tokio::task::spawn_blocking(move || get(addr, "/healthz", "").status)
+        .await
+        .unwrap();
+    assert_eq!(health, 200, "slots come back once the held connections go");
+    srv.stop().await;
+}

@@ -2,8 +2,6 @@
 //! variant (the scenario as is, or per algorithm or token size), and write capacity.json,
 //! capacity.md and a chart.
 
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::SystemTime;
 
 use anyhow::{Context, anyhow};
@@ -14,13 +12,13 @@ use crate::capacity::{self, Search};
 use crate::cli::{CapacityArgs, LoadOverrides};
 use crate::error::{Failure, ResultExt, exit};
 use crate::gate::thresholds;
-use crate::interrupt::install_interrupt;
 use crate::model::alg;
-use crate::session::{Prepared, Session, folder_stamp, prepare};
+use crate::session::{Prepared, Session, SessionError, folder_stamp, prepare};
 use crate::text::{format_duration, micros};
 
 /// Runs `jwtstorm capacity`.
 pub fn run(args: CapacityArgs) -> Result<i32, Failure> {
+    let interrupt = crate::interrupt::install();
     let overrides = LoadOverrides {
         url: args.url.clone(),
         ..LoadOverrides::default()
@@ -95,13 +93,17 @@ pub fn run(args: CapacityArgs) -> Result<i32, Failure> {
         s.max_late * 100.0,
     );
 
-    let interrupt = Arc::new(AtomicBool::new(false));
-    install_interrupt(interrupt.clone());
     let mut searches = Vec::new();
     let mut interrupted = false;
     let mut target_url = String::new();
     for (label, prepared) in variants {
-        let mut session = Session::start(prepared)?;
+        let mut session = match Session::start(prepared, interrupt) {
+            Err(SessionError::Interrupted) => {
+                interrupted = true;
+                break;
+            }
+            other => other?,
+        };
         target_url = session.url.clone();
         let mut search = Search::new(s.clone());
         let mut steps = Vec::new();
@@ -110,7 +112,7 @@ pub fn run(args: CapacityArgs) -> Result<i32, Failure> {
             if !args.quiet {
                 eprint!("  {label}: {phase:?} step at {rate:.0}/s ... ");
             }
-            let (finished, tokens) = session.replay(&load, &interrupt, false, false)?;
+            let (finished, tokens) = session.replay(&load, interrupt, false, false)?;
             if let Some(why) = &finished.worker_failure {
                 return Err(anyhow!("internal error in a capacity step: {why}")).or_cannot_proceed();
             }

@@ -1,14 +1,11 @@
 //! `jwtstorm mint`: a labelled batch, minted in parallel, streamed to a file with a manifest.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
 
 use crate::cli::MintArgs;
 use crate::error::{Failure, ResultExt, exit};
-use crate::interrupt::install_interrupt;
 use crate::model::alg;
 use crate::scenario::flags::{apply_token_args, settings};
 use crate::scenario::resolve::KeySource;
@@ -66,8 +63,7 @@ pub fn run(args: MintArgs) -> Result<i32, Failure> {
         .build()
         .context("starting worker threads")
         .or_cannot_proceed()?;
-    let stop = Arc::new(AtomicBool::new(false));
-    install_interrupt(stop.clone());
+    let stop = crate::interrupt::install();
     let show = !args.quiet && stderr_is_tty();
     let bar = progress_bar(show, minter.config().count);
 
@@ -78,11 +74,11 @@ pub fn run(args: MintArgs) -> Result<i32, Failure> {
             }
         };
         let result = match &mut file {
-            Some(f) => batch::mint_to_writer(&minter, &pool, f.writer(), &stop, progress),
+            Some(f) => batch::mint_to_writer(&minter, &pool, f.writer(), stop, progress),
             None => {
                 let stdout = std::io::stdout();
                 let mut lock = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
-                batch::mint_to_writer(&minter, &pool, &mut lock, &stop, progress)
+                batch::mint_to_writer(&minter, &pool, &mut lock, stop, progress)
             }
         };
         if let Some(b) = &bar {

@@ -1,8 +1,6 @@
 //! `jwtstorm run`: prepare the scenario, create the results folder, replay through a
 //! [`Session`], write results and reports, gate, print, and pick the exit code.
 
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::SystemTime;
 
 use anyhow::{Context, anyhow};
@@ -10,21 +8,38 @@ use anyhow::{Context, anyhow};
 use crate::cli::RunArgs;
 use crate::error::{Failure, ResultExt, exit};
 use crate::gate::{baseline, ci, compare};
-use crate::interrupt::install_interrupt;
 use crate::model::Format;
 use crate::report;
-use crate::session::{Session, prepare};
+use crate::session::{Session, SessionError, prepare};
 use crate::text::{colour, stderr_is_tty, stdout_is_tty};
 
 /// Runs `jwtstorm run`.
 pub fn run(args: RunArgs) -> Result<i32, Failure> {
+    // Before anything slow: a Ctrl-C while minting must still end cleanly.
+    let interrupt = crate::interrupt::install();
     let p = prepare(&args.scenario, &args.overrides)?;
     let output = p.create_output(args.out.as_deref(), SystemTime::now())?;
     let (out_dir, results_path) = (output.dir, output.results);
 
-    let mut session = Session::start(p)?;
-    let interrupt = Arc::new(AtomicBool::new(false));
-    install_interrupt(interrupt.clone());
+    if !args.quiet {
+        match &p.run.batch {
+            Some(b) => eprintln!("preparing '{}': loading {}", p.name, b.display()),
+            None => eprintln!(
+                "preparing '{}': minting {} {} tokens",
+                p.name,
+                p.settings.tokens.count,
+                crate::model::alg::name(p.settings.alg())
+            ),
+        }
+    }
+    let mut session = match Session::start(p, interrupt) {
+        Err(SessionError::Interrupted) => {
+            // The results file is removed with `output.file`; nothing was sent.
+            eprintln!("interrupted while preparing the tokens: nothing was sent, nothing written");
+            return Ok(exit::INTERRUPTED);
+        }
+        other => other?,
+    };
     let show_live = stderr_is_tty() && !args.quiet;
     let load = session.p.run.load.clone();
     if !args.quiet {
@@ -37,7 +52,7 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
             load.describe()
         );
     }
-    let (finished, tokens_available) = session.replay(&load, &interrupt, show_live, true)?;
+    let (finished, tokens_available) = session.replay(&load, interrupt, show_live, true)?;
     let mut results = session.results(&load, &finished, tokens_available);
     session.stop();
     let p = &session.p;

@@ -10,7 +10,7 @@ use crate::error::{Failure, ResultExt, exit};
 use crate::scenario::flags::settings;
 use crate::scenario::resolve::KeySource;
 use crate::token::keys::JwkSet;
-use crate::verifier::server::{self, Knobs, ServerConfig};
+use crate::verifier::server::{self, Knobs, Limits, ServerConfig};
 use crate::verifier::verify::Verifier;
 
 /// Runs `jwtstorm serve`.
@@ -108,6 +108,24 @@ pub fn run(args: ServeArgs) -> Result<i32, Failure> {
     let jwks = JwkSet {
         keys: keys.iter().map(|k| k.jwk.public()).collect(),
     };
+    if args.header_timeout.is_zero() || args.idle_timeout.is_zero() || args.max_connections == 0 {
+        return Err(anyhow::anyhow!(
+            "--header-timeout, --idle-timeout and --max-connections must be above 0"
+        ))
+        .or_bad_input();
+    }
+    // Raise the soft descriptor limit to the hard one, and keep the cap within it.
+    let descriptors = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(u64::MAX);
+    let max_connections = args.max_connections.min(
+        usize::try_from(descriptors.saturating_sub(64))
+            .unwrap_or(usize::MAX)
+            .max(1),
+    );
+    let limits = Limits {
+        header_timeout: args.header_timeout,
+        idle_timeout: args.idle_timeout,
+        max_connections,
+    };
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = args.threads {
         rt.worker_threads(n.max(1));
@@ -126,6 +144,7 @@ pub fn run(args: ServeArgs) -> Result<i32, Failure> {
             verifier,
             jwks,
             tls,
+            limits,
         };
         let running = server::start(config)
             .await

@@ -108,6 +108,9 @@ pub enum ErrorKind {
     ConnectTimeout,
     /// Any other failure to connect (DNS, unreachable, ...).
     Connect,
+    /// No file descriptor for a new connection (EMFILE, ENFILE): the machine's limit, not the
+    /// target's.
+    FdLimit,
     /// TLS handshake or certificate failure.
     Tls,
     /// No complete response within the request timeout.
@@ -128,10 +131,11 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, in report order.
-    pub const ALL: [ErrorKind; 11] = [
+    pub const ALL: [ErrorKind; 12] = [
         ErrorKind::ConnectRefused,
         ErrorKind::ConnectTimeout,
         ErrorKind::Connect,
+        ErrorKind::FdLimit,
         ErrorKind::Tls,
         ErrorKind::Timeout,
         ErrorKind::Reset,
@@ -142,12 +146,21 @@ impl ErrorKind {
         ErrorKind::Other,
     ];
 
+    /// Whether the connection could not be made at all (the connect back-off applies).
+    pub fn is_connect(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::ConnectRefused | ErrorKind::ConnectTimeout | ErrorKind::Connect | ErrorKind::FdLimit
+        )
+    }
+
     /// The kind's name in results.
     pub fn name(self) -> &'static str {
         match self {
             ErrorKind::ConnectRefused => "connect_refused",
             ErrorKind::ConnectTimeout => "connect_timeout",
             ErrorKind::Connect => "connect",
+            ErrorKind::FdLimit => "fd_limit",
             ErrorKind::Tls => "tls",
             ErrorKind::Timeout => "timeout",
             ErrorKind::Reset => "reset",

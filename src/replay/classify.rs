@@ -5,6 +5,10 @@ use crate::model::ErrorKind;
 impl ErrorKind {
     /// Classifies an I/O error from connecting.
     pub fn of_connect(e: &std::io::Error) -> ErrorKind {
+        // EMFILE (24) and ENFILE (23): out of file descriptors on this machine.
+        if matches!(e.raw_os_error(), Some(23 | 24)) {
+            return ErrorKind::FdLimit;
+        }
         match e.kind() {
             std::io::ErrorKind::ConnectionRefused => ErrorKind::ConnectRefused,
             std::io::ErrorKind::TimedOut => ErrorKind::ConnectTimeout,
@@ -18,6 +22,9 @@ impl ErrorKind {
         let mut fallback = ErrorKind::Other;
         while let Some(err) = cur {
             if let Some(io) = err.downcast_ref::<std::io::Error>() {
+                if matches!(io.raw_os_error(), Some(23 | 24)) {
+                    return ErrorKind::FdLimit;
+                }
                 return match io.kind() {
                     std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe => ErrorKind::Reset,
                     std::io::ErrorKind::ConnectionAborted
@@ -56,5 +63,10 @@ mod tests {
         assert_eq!(ErrorKind::of_connect(&e), ErrorKind::ConnectRefused);
         let e = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
         assert_eq!(ErrorKind::of_error(&e), ErrorKind::Reset);
+        assert_eq!(
+            ErrorKind::of_connect(&std::io::Error::from_raw_os_error(24)),
+            ErrorKind::FdLimit
+        );
+        assert!(ErrorKind::FdLimit.is_connect() && !ErrorKind::Timeout.is_connect());
     }
 }

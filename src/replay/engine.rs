@@ -71,6 +71,9 @@ pub struct Finished {
     pub warmup_scheduled: u64,
     pub started: SystemTime,
     pub elapsed: Duration,
+    /// The window the figures are over: the open model's schedule (up to a stop), or the
+    /// closed model's whole run.
+    pub window: Duration,
     pub interrupted: bool,
     /// Why the run was stopped early by a failing check (abort on fail).
     pub aborted: Option<String>,
@@ -258,6 +261,10 @@ pub fn execute<T: Transport + Send + Sync>(
         timeline,
         started,
         elapsed,
+        window: match &plan.pacer {
+            Some(_) => stop.unwrap_or(plan.duration).min(plan.duration).min(elapsed),
+            None => elapsed,
+        },
         interrupted: stop.is_some() && aborted.is_none() && failures.is_empty(),
         aborted,
         wrapped: plan.selector.wrapped(),
@@ -300,8 +307,9 @@ fn worker<T: Transport + Send + Sync>(
                 transport.clone(),
             ));
         }
-        // The hard bound: the schedule, then every request's timeout, then the grace period.
-        let hard_deadline = shared.start + plan.duration + plan.timeout + plan.connect_timeout + plan.grace;
+        // The hard bound: the schedule, then one request's timeout (its connect included), then
+        // the grace period.
+        let hard_deadline = shared.start + plan.duration + plan.timeout + plan.grace;
         let mut flush = tokio::time::interval(FLUSH_EVERY);
         flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -357,10 +365,20 @@ async fn connection<T: Transport + Send + Sync>(
     let mut conn: Option<T::Conn> = None;
     let start = shared.start;
     let deadline = start + plan.duration;
+    // Consecutive failed connects of this connection, for the back-off.
+    let mut connect_failures: u32 = 0;
     tokio::time::sleep_until(start.into()).await;
     loop {
         if shared.stopped_at().is_some() {
             break;
+        }
+        if connect_failures > 0 {
+            let pause = connect_backoff(connect_failures);
+            let wake = (Instant::now() + pause).min(deadline);
+            tokio::time::sleep_until(wake.into()).await;
+            if Instant::now() >= deadline || shared.stopped_at().is_some() {
+                break;
+            }
         }
         let i = shared.next.fetch_add(1, Ordering::Relaxed);
         if plan.requests.is_some_and(|n| i >= n) {
@@ -377,6 +395,11 @@ async fn connection<T: Transport + Send + Sync>(
                         tokio::time::sleep_until(wake.into()).await;
                     }
                     if shared.stopped_at().is_some_and(|s| due >= s) {
+                        break;
+                    }
+                    // Nothing leaves after the schedule has ended: a request still waiting for
+                    // a connection then is counted as cancelled (never sent), not sent late.
+                    if Instant::now() >= deadline {
                         break;
                     }
                     at
@@ -437,6 +460,10 @@ async fn connection<T: Transport + Send + Sync>(
             ),
             Err(kind) => (Outcome::TransportError, None, Some(kind), None),
         };
+        connect_failures = match error {
+            Some(k) if k.is_connect() => connect_failures.saturating_add(1),
+            _ => 0,
+        };
         let ex = Exchange {
             class,
             outcome,
@@ -470,6 +497,18 @@ async fn connection<T: Transport + Send + Sync>(
     }
 }
 
+/// How long a connection waits before its next attempt after `failures` connects in a row
+/// failed: 10 ms, doubling, at most one second. A refused port is then tried about once a
+/// second per connection instead of as fast as the kernel answers.
+pub fn connect_backoff(failures: u32) -> Duration {
+    const FIRST: Duration = Duration::from_millis(10);
+    const CAP: Duration = Duration::from_secs(1);
+    if failures == 0 {
+        return Duration::ZERO;
+    }
+    FIRST.saturating_mul(1u32 << (failures - 1).min(20)).min(CAP)
+}
+
 /// Connects if needed, sends one request and reads its response.
 #[allow(clippy::too_many_arguments)]
 async fn exchange<T: Transport + Send + Sync>(
@@ -497,10 +536,13 @@ async fn exchange<T: Transport + Send + Sync>(
         };
         state.recorder.borrow().wants_sample(&probe)
     };
+    // The whole exchange, connect included, lasts at most the request timeout.
+    let give_up = Instant::now() + plan.timeout;
     // One retry, only for a request that never left a connection the server had closed.
     for attempt in 0..2 {
         if conn.is_none() {
-            let c = match tokio::time::timeout(plan.connect_timeout, transport.connect()).await {
+            let left = give_up.saturating_duration_since(Instant::now());
+            let c = match tokio::time::timeout(plan.connect_timeout.min(left), transport.connect()).await {
                 Err(_) => return Err(ErrorKind::ConnectTimeout),
                 Ok(r) => r?,
             };
@@ -508,7 +550,8 @@ async fn exchange<T: Transport + Send + Sync>(
             *conn = Some(c);
         }
         let c = conn.as_mut().expect("connected above");
-        match tokio::time::timeout(plan.timeout, transport.send(c, req, &keep)).await {
+        let left = give_up.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, transport.send(c, req, &keep)).await {
             Err(_) => {
                 *conn = None;
                 return Err(ErrorKind::Timeout);

@@ -102,14 +102,22 @@ impl TokenStore {
         std::fs::metadata(path).map_or(0, |m| m.len())
     }
 
-    /// Mints `minter`'s whole batch in parallel.
-    pub fn mint(minter: &Minter, fmt: &Formatter, pool: &rayon::ThreadPool) -> TokenStore {
+    /// Mints `minter`'s whole batch in parallel; `None` when `stop` was set before it finished.
+    pub fn mint(
+        minter: &Minter,
+        fmt: &Formatter,
+        pool: &rayon::ThreadPool,
+        stop: &std::sync::atomic::AtomicBool,
+    ) -> Option<TokenStore> {
         let count = minter.config().count;
         const BLOCK: u64 = 4096;
         let blocks: Vec<Block> = pool.install(|| {
             (0..count.div_ceil(BLOCK))
                 .into_par_iter()
                 .map(|b| {
+                    if stop.load(Ordering::Relaxed) {
+                        return (BytesMut::new(), Vec::new(), Vec::new(), Vec::new());
+                    }
                     let (start, end) = (b * BLOCK, ((b + 1) * BLOCK).min(count));
                     let n = (end - start) as usize;
                     let mut data = BytesMut::with_capacity(n * 330);
@@ -131,7 +139,10 @@ impl TokenStore {
                 })
                 .collect()
         });
-        Self::join(blocks)
+        if stop.load(Ordering::Relaxed) {
+            return None;
+        }
+        Some(Self::join(blocks))
     }
 
     /// Loads a batch file, checking every line.

@@ -64,6 +64,9 @@ pub fn render(r: &Results, colour: bool) -> String {
         thousands(t.transport_errors),
         thousands(t.cancelled)
     );
+    for note in notes(r) {
+        let _ = writeln!(o, "  {}", red(note, true));
+    }
     let warm = if r.warmup.sent > 0 {
         format!(
             " (after {:.1}s warmup: {} requests not counted)",
@@ -206,4 +209,35 @@ pub fn render(r: &Results, colour: bool) -> String {
         );
     }
     o
+}
+
+/// What the counts alone do not say: requests still due when the schedule ended, a target that
+/// never accepted a connection, and a run limited by this machine's file descriptors.
+pub fn notes(r: &Results) -> Vec<String> {
+    let t = &r.totals;
+    let err = |k: &str| r.transport_errors.get(k).copied().unwrap_or(0);
+    let mut out = Vec::new();
+    if t.not_sent > 0 && r.meta.model == "open" && !r.meta.interrupted {
+        out.push(format!(
+            "note        {} request(s) were still due when the schedule ended (never sent: cancelled); \
+             the target or the connections could not keep up",
+            thousands(t.not_sent)
+        ));
+    }
+    let connect = err("connect_refused") + err("connect_timeout") + err("connect");
+    if t.completed == 0 && connect > 0 {
+        out.push(format!(
+            "note        the target was unreachable: {} connect attempt(s) failed and none succeeded \
+             (each connection backed off up to 1s between attempts)",
+            thousands(connect)
+        ));
+    }
+    if err("fd_limit") > 0 {
+        out.push(format!(
+            "note        limited by this machine, not the target: {} connect(s) found no free file descriptor \
+             (ulimit -n)",
+            thousands(err("fd_limit"))
+        ));
+    }
+    out
 }

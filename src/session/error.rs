@@ -39,6 +39,9 @@ pub enum SessionError {
         #[source]
         source: std::io::Error,
     },
+    /// Ctrl-C or SIGTERM arrived before the replay began (while minting).
+    #[error("interrupted before anything was sent")]
+    Interrupted,
     /// A runtime, thread pool or the embedded verifier could not start.
     #[error("{what}")]
     Start {
@@ -58,6 +61,7 @@ impl ExitCode for SessionError {
             | SessionError::Tls(_)
             | SessionError::Output { .. } => exit::BAD_INPUT,
             SessionError::Resolve { .. } | SessionError::Start { .. } => exit::CANNOT_PROCEED,
+            SessionError::Interrupted => exit::INTERRUPTED,
         }
     }
 }

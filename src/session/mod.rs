@@ -34,7 +34,7 @@ use crate::text::{colour, format_bytes, format_value};
 use crate::token::batch::AtomicFile;
 use crate::token::keys::{JwkSet, KeyMaterial};
 use crate::token::mint::Minter;
-use crate::verifier::server::{self, Knobs, ServerConfig};
+use crate::verifier::server::{self, Knobs, Limits, ServerConfig};
 use crate::verifier::verify::Verifier;
 
 /// A scenario read, checked and laid under the flags.
@@ -115,6 +115,7 @@ impl Prepared {
     /// Checks everything minting needs, and every line of a batch, without minting the batch.
     pub fn check(&self) -> Result<Checked, SessionError> {
         crate::capacity::from_scenario(&self.loaded)?;
+        check_descriptors(&self.run, false)?;
         let (alg, keys) = self.settings.load_keys()?;
         let tokens = match &self.run.batch {
             Some(path) => {
@@ -206,6 +207,38 @@ pub struct Session {
     pub cores: usize,
 }
 
+/// File descriptors a run needs beyond its connections: the process's own files, the results,
+/// the embedded verifier's listener and runtime.
+const DESCRIPTOR_MARGIN: u64 = 64;
+
+/// Checks that the process may open a descriptor per connection (twice with the embedded
+/// verifier, which holds the other end); `raise` first lifts the soft limit to the hard one,
+/// as the Go runtime does for Go load testers. Returns the limit in force.
+fn check_descriptors(run: &RunSettings, raise: bool) -> Result<u64, SessionError> {
+    let conns = run.load.concurrency as u64;
+    let needed = conns * if run.target.embedded { 2 } else { 1 } + DESCRIPTOR_MARGIN;
+    let limit = if raise {
+        rlimit::increase_nofile_limit(u64::MAX).ok()
+    } else {
+        rlimit::Resource::NOFILE.get().ok().map(|(_soft, hard)| hard)
+    };
+    let Some(limit) = limit else {
+        return Ok(u64::MAX);
+    };
+    if needed > limit {
+        return Err(SessionError::Invalid(format!(
+            "load.concurrency: {conns} connections need about {needed} file descriptors{}, but this process may open \
+             only {limit} (ulimit -n); raise it with `ulimit -n {needed}` or lower the concurrency",
+            if run.target.embedded {
+                " (the embedded verifier holds the other end of each)"
+            } else {
+                ""
+            }
+        )));
+    }
+    Ok(limit)
+}
+
 /// Memory this machine can still give, from `/proc/meminfo` (`None` where it cannot be read).
 fn available_memory() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
@@ -247,7 +280,10 @@ fn minter(
 }
 
 /// Mints or loads the batch.
-fn tokens(p: &Prepared) -> Result<(TokenStore, Algorithm, Vec<KeyMaterial>), SessionError> {
+fn tokens(
+    p: &Prepared,
+    stop: &AtomicBool,
+) -> Result<(TokenStore, Algorithm, Vec<KeyMaterial>), SessionError> {
     let (alg, keys) = p.settings.load_keys()?;
     let fmt = Formatter::new(p.run.target.token.clone(), &target::request_path(&p.run));
     let store = match &p.run.batch {
@@ -266,16 +302,21 @@ fn tokens(p: &Prepared) -> Result<(TokenStore, Algorithm, Vec<KeyMaterial>), Ses
                     what: "starting minting threads",
                     source: std::io::Error::other(e),
                 })?;
-            TokenStore::mint(&minter, &fmt, &pool)
+            TokenStore::mint(&minter, &fmt, &pool, stop).ok_or(SessionError::Interrupted)?
         }
     };
     Ok((store, alg, keys))
 }
 
 impl Session {
-    /// Mints or loads the tokens and starts the embedded verifier when the scenario asks.
-    pub fn start(p: Prepared) -> Result<Session, SessionError> {
-        let (store, alg, keys) = tokens(&p)?;
+    /// Mints or loads the tokens and starts the embedded verifier when the scenario asks;
+    /// `stop` (Ctrl-C) ends minting early with [`SessionError::Interrupted`].
+    pub fn start(p: Prepared, stop: &AtomicBool) -> Result<Session, SessionError> {
+        check_descriptors(&p.run, true)?;
+        let (store, alg, keys) = tokens(&p, stop)?;
+        if stop.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(SessionError::Interrupted);
+        }
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let client_threads = match (p.run.load.threads, p.run.target.embedded) {
             (0, true) => (cores / 2).max(1),
@@ -455,6 +496,12 @@ fn start_embedded(
             keys: keys.iter().map(|k| k.jwk.public()).collect(),
         },
         tls: None,
+        // The run's own connections, and nothing the embedded target should time out first.
+        limits: Limits {
+            max_connections: p.run.load.concurrency + 64,
+            idle_timeout: p.run.target.timeout.max(Duration::from_secs(60)) + p.run.load.grace,
+            ..Limits::default()
+        },
     };
     let running = rt
         .block_on(server::start(config))

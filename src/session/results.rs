@@ -79,8 +79,8 @@ pub(super) fn results_of(
     alg: jsonwebtoken::Algorithm,
 ) -> Results {
     let rec = &f.recorder;
-    let warmup = load.warmup.min(f.elapsed);
-    let measured_s = (f.elapsed.saturating_sub(warmup)).as_secs_f64();
+    let warmup = load.warmup.min(f.window);
+    let measured_s = (f.window.saturating_sub(warmup)).as_secs_f64();
     let totals = results::totals(&rec.main, f.scheduled, measured_s);
     let wt = results::totals(&rec.warmup, f.warmup_scheduled, warmup.as_secs_f64());
     let (classes, latency, histograms) = results::classes(rec);

@@ -303,6 +303,7 @@ impl AtomicFile {
         name.push(".partial");
         let tmp = path.with_file_name(name);
         let file = File::create(&tmp)?;
+        crate::interrupt::register_partial(&tmp);
         Ok(AtomicFile {
             path: path.to_path_buf(),
             tmp,
@@ -320,7 +321,9 @@ impl AtomicFile {
         let writer = self.writer.take().expect("open until committed");
         let file = writer.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
-        std::fs::rename(&self.tmp, &self.path)
+        let renamed = std::fs::rename(&self.tmp, &self.path);
+        crate::interrupt::forget_partial(&self.tmp);
+        renamed
     }
 }
 
@@ -329,6 +332,7 @@ impl Drop for AtomicFile {
         if self.writer.is_some() {
             self.writer = None;
             let _ = std::fs::remove_file(&self.tmp);
+            crate::interrupt::forget_partial(&self.tmp);
         }
     }
 }

@@ -18,6 +18,8 @@ pub struct Metrics {
     pub injected_500: AtomicU64,
     pub injected_close: AtomicU64,
     pub injected_hang: AtomicU64,
+    /// Connections closed on accept because the connection cap was reached.
+    pub refused_connections: AtomicU64,
     buckets: [AtomicU64; BUCKETS.len()],
     verify_count: AtomicU64,
     verify_nanos: AtomicU64,
@@ -74,6 +76,13 @@ impl Metrics {
                 c.load(Ordering::Relaxed)
             );
         }
+        s.push_str("# HELP jwtstorm_server_refused_connections_total Connections closed at accept: the cap was reached.\n");
+        s.push_str("# TYPE jwtstorm_server_refused_connections_total counter\n");
+        let _ = writeln!(
+            s,
+            "jwtstorm_server_refused_connections_total {}",
+            self.refused_connections.load(Ordering::Relaxed)
+        );
         s.push_str("# HELP jwtstorm_server_verify_seconds Time spent verifying one token.\n");
         s.push_str("# TYPE jwtstorm_server_verify_seconds histogram\n");
         let mut cumulative = 0;

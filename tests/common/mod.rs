@@ -3,12 +3,17 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use jwtstorm::cli::Cli;
+use serde_json::Value;
 
 use jsonwebtoken::Algorithm;
 use jwtstorm::model::Placement;
 use jwtstorm::token::keys::{JwkSet, KeyMaterial};
 use jwtstorm::token::policy::Policy;
-use jwtstorm::verifier::server::{self, Knobs, Metrics, RunningServer, ServerConfig};
+use jwtstorm::verifier::server::{self, Knobs, Limits, Metrics, RunningServer, ServerConfig};
 use jwtstorm::verifier::verify::Verifier;
 
 /// The HMAC secret every test scenario's `secret_file` holds.
@@ -32,6 +37,7 @@ pub fn config(policy: Policy, keys: &[KeyMaterial], knobs: Knobs, placement: Pla
             keys: keys.iter().map(|k| k.jwk.public()).collect(),
         },
         tls: None,
+        limits: Limits::default(),
     }
 }
 
@@ -81,4 +87,123 @@ impl Drop for Server {
             self.rt.block_on(r.stop());
         }
     }
+}
+
+/// A folder with a secret file and a scenario that points at `url`.
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    pub fn new(target: &str, load: &str, tokens: &str) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("secret"), SECRET).unwrap();
+        let text = format!(
+            "name = \"t\"\n[target]\n{target}\n[verifier]\naudience = \"api://orders\"\nissuer = \"https://auth.example.test\"\n\
+             [keys]\nalg = \"HS256\"\nsecret_file = \"secret\"\n[tokens]\n{tokens}\n[load]\n{load}\n"
+        );
+        std::fs::write(dir.path().join("s.toml"), text).unwrap();
+        Fixture { dir }
+    }
+
+    pub fn scenario(&self) -> PathBuf {
+        self.dir.path().join("s.toml")
+    }
+
+    pub fn out(&self) -> PathBuf {
+        self.dir.path().join("out")
+    }
+
+    /// Runs the scenario in-process; returns the exit code and the results.
+    pub fn run(&self, extra: &[&str]) -> (i32, Value) {
+        let scenario = self.scenario();
+        let out = self.out();
+        let mut argv = vec![
+            "jwtstorm",
+            "run",
+            scenario.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ];
+        argv.extend_from_slice(extra);
+        let code = match jwtstorm::run(Cli::try_parse_from(argv).unwrap()) {
+            Ok(c) => c,
+            Err(f) => {
+                eprintln!("run failed: {f}");
+                f.code
+            }
+        };
+        (code, read_results(&out))
+    }
+}
+
+pub fn read_results(dir: &Path) -> Value {
+    let text = std::fs::read_to_string(dir.join("results.json")).expect("results.json is written");
+    serde_json::from_str(&text).unwrap()
+}
+
+pub fn n(v: &Value, path: &str) -> u64 {
+    let mut cur = v;
+    for key in path.split('.') {
+        cur = &cur[key];
+    }
+    cur.as_u64()
+        .unwrap_or_else(|| panic!("{path} is not a count: {cur}"))
+}
+
+/// scheduled = completed + transport_errors + cancelled, and the classes add up to the totals.
+pub fn assert_accounted(r: &Value) {
+    let t = &r["totals"];
+    assert_eq!(
+        n(t, "scheduled"),
+        n(t, "completed") + n(t, "transport_errors") + n(t, "cancelled"),
+        "{t}"
+    );
+    assert_eq!(
+        n(t, "completed"),
+        n(t, "accepted") + n(t, "rejected") + n(t, "unexpected_status")
+    );
+    let classes = r["classes"].as_object().unwrap();
+    let total: u64 = classes.values().map(|c| n(c, "count")).sum();
+    assert_eq!(total, n(t, "completed") + n(t, "transport_errors"));
+    let codes: u64 = r["status_codes"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(codes, n(t, "completed"));
+    let errors: u64 = r["transport_errors"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(errors, n(t, "transport_errors"));
+}
+
+/// `jwtstorm run` of the fixture's scenario in a child process, with stderr to read line by line
+/// (the lines that say it is preparing, then running, are the readiness signals).
+pub fn spawn_run(f: &Fixture) -> (std::process::Child, std::io::BufReader<std::process::ChildStderr>) {
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin!("jwtstorm"))
+        .args([
+            "run",
+            f.scenario().to_str().unwrap(),
+            "--out",
+            f.out().to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    (child, stderr)
+}
+
+/// The next line of a child's stderr.
+pub fn next_line(r: &mut impl std::io::BufRead) -> String {
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    line
 }
