@@ -251,3 +251,14 @@ fn a_batch_with_an_endless_line_or_bad_bytes_names_the_line() {
     write(b"#jwtstorm-batch v1\nvalid\taccept\tabc\nvalid\taccept\t\xff\xfe\n");
     refused(d, &["validate", "s.toml"], "b.jwts:3: not UTF-8 text");
 }
+
+#[test]
+fn a_scenario_that_is_not_utf8_names_the_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("s.toml"),
+        b"[target]\nembedded = true\nname = \"x\xff\"\n",
+    )
+    .unwrap();
+    refused(dir.path(), &["validate", "s.toml"], "s.toml:3:10: not UTF-8 text");
+}

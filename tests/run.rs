@@ -397,11 +397,11 @@ fn validation_errors_name_file_line_and_key() {
             "[target]\nembedded = true\ncolour = \"red\"\n",
             "s.toml:3:1: [target]: unknown field `colour`, expected one of `embedded`, `url`, `method`, `token`, \
              `headers`, `body`, `body_file`, `accept`, `reject`, `timeout`, `connect_timeout`, `http`, `transport`, \
-             `max_body`, `ca_file`, `client_cert_file`, `client_key_file`, `insecure`",
+             `max_body`, `ca_file`, `client_cert_file`, `client_key_file`, `insecure`, `boundary_guard`",
         ),
         (
             "[target]\nembedded = true\n[load]\nconcurrency = \"lots\"\n",
-            "s.toml:4:15: invalid type: string \"lots\", expected i64",
+            "s.toml:4:15: load.concurrency: invalid type: string \"lots\", expected i64",
         ),
         (
             "[target]\nembedded = true\n[load]\nstages = [{ duration = \"1s\", rate = 10 }]\nduration = \"5s\"\n",
@@ -419,6 +419,18 @@ fn validation_errors_name_file_line_and_key() {
             "[target]\nembedded = true\n[keys]\nalg = \"HS256\"\n[tokens]\nmix = { psychic_signature = 1 }\n",
             "",
         ),
+        (
+            "[target]\nembedded = true\n[load]\nstages = [{ duration = 5, rate = 10 }]\n",
+            "s.toml:4:24: load.stages.duration: invalid type: integer `5`, expected a string",
+        ),
+        (
+            "[target]\nembedded = true\n[keys]\nsecret_file = \"nope/secret\"\n",
+            "",
+        ),
+        (
+            "[target]\nembedded = true\n[verifier]\n[keys]\nalg = \"HS256\"\n[tokens]\nmix = { wrong_issuer = 1 }\n",
+            "s.toml:7:7: tokens.mix: wrong_issuer needs verifier.issuer",
+        ),
     ];
     for (i, (text, want)) in cases.iter().enumerate() {
         let path = dir.path().join("s.toml");
@@ -432,8 +444,9 @@ fn validation_errors_name_file_line_and_key() {
         assert_eq!(out.status.code(), Some(2), "case {i}: {stderr}");
         if want.is_empty() {
             assert!(
-                stderr.contains("psychic_signature")
-                    || stderr.contains("capacity.slo.\"p98\": 'p98': unknown metric"),
+                stderr.contains("s.toml:6:7: tokens.mix: psychic_signature")
+                    || stderr.contains("capacity.slo.\"p98\": 'p98': unknown metric")
+                    || stderr.contains("s.toml:4:15: keys.secret_file: no such file"),
                 "case {i}: {stderr}"
             );
         } else {

@@ -63,16 +63,20 @@ pub enum Judgement {
     FalseReject,
     /// No answer to judge (unexpected status or transport error).
     NoVerdict,
+    /// An answer sent within the guard band around a token's expiry or `nbf`: either answer is
+    /// right, so it is counted apart and never as a false accept or reject.
+    Boundary,
 }
 
 impl Judgement {
     /// Every judgement, in report order.
-    pub const ALL: [Judgement; 5] = [
+    pub const ALL: [Judgement; 6] = [
         Judgement::CorrectAccept,
         Judgement::CorrectReject,
         Judgement::FalseAccept,
         Judgement::FalseReject,
         Judgement::NoVerdict,
+        Judgement::Boundary,
     ];
 
     /// The judgement's name in results.
@@ -83,6 +87,16 @@ impl Judgement {
             Judgement::FalseAccept => "false_accept",
             Judgement::FalseReject => "false_reject",
             Judgement::NoVerdict => "no_verdict",
+            Judgement::Boundary => "boundary",
+        }
+    }
+
+    /// Judges `outcome` for a token that should (or should not) be accepted, sent `near` a
+    /// boundary of its validity window or not.
+    pub fn judge_near(outcome: Outcome, should_accept: bool, near: bool) -> Judgement {
+        match (outcome, near) {
+            (Outcome::Accepted | Outcome::Rejected, true) => Judgement::Boundary,
+            _ => Judgement::judge(outcome, should_accept),
         }
     }
 
@@ -213,7 +227,7 @@ impl PerOutcome<u64> {
 /// One count per [`Judgement`], indexed by the judgement rather than by position.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct PerJudgement(pub [u64; 5]);
+pub struct PerJudgement(pub [u64; 6]);
 
 impl std::ops::Index<Judgement> for PerJudgement {
     type Output = u64;
@@ -273,6 +287,26 @@ mod tests {
         }
         for k in ErrorKind::ALL {
             assert_eq!(serde_json::to_value(k).unwrap(), k.name());
+        }
+    }
+
+    #[test]
+    fn answers_near_a_boundary_are_neither_false() {
+        for outcome in [Outcome::Accepted, Outcome::Rejected] {
+            for should in [true, false] {
+                assert_eq!(Judgement::judge_near(outcome, should, true), Judgement::Boundary);
+            }
+        }
+        assert_eq!(
+            Judgement::judge_near(Outcome::Accepted, false, false),
+            Judgement::FalseAccept
+        );
+        assert_eq!(
+            Judgement::judge_near(Outcome::TransportError, true, true),
+            Judgement::NoVerdict
+        );
+        for (i, j) in Judgement::ALL.iter().enumerate() {
+            assert_eq!(*j as usize, i);
         }
     }
 

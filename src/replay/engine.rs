@@ -47,6 +47,8 @@ pub struct Plan {
     pub timeout: Duration,
     pub connect_timeout: Duration,
     pub grace: Duration,
+    /// Answers sent within this band centred on a time-bound token's boundary are `boundary`.
+    pub boundary_guard: Duration,
 }
 
 /// What the aggregator shows each second.
@@ -434,6 +436,7 @@ async fn connection<T: Transport + Send + Sync>(
             .sent(begin.duration_since(start).as_secs() as u32);
         let now_unix = shared.start_unix + begin.duration_since(start).as_secs_f64();
         let should_accept = expect.accepts_at(now_unix.floor() as i64);
+        let near_boundary = expect.near_boundary(now_unix, plan.boundary_guard.as_secs_f64());
 
         let flight = &state.in_flight[usize::from(warmup)];
         flight.set(flight.get() + 1);
@@ -467,7 +470,7 @@ async fn connection<T: Transport + Send + Sync>(
         let ex = Exchange {
             class,
             outcome,
-            verdict: Judgement::judge(outcome, should_accept),
+            verdict: Judgement::judge_near(outcome, should_accept, near_boundary),
             status,
             error,
             // A request that left early is measured from when it left, so the corrected

@@ -160,7 +160,10 @@ pub fn render(r: &Results) -> String {
     }
 
     o.push_str("<h2>Correctness: token class against outcome</h2>\n");
-    html_table(&mut o, &table::classes(r).without(&["count"]));
+    html_table(
+        &mut o,
+        &table::classes(r).without(&["count"]).without_zero("boundary"),
+    );
 
     let codes: Vec<Vec<String>> = r
         .status_codes

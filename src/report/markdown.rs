@@ -175,7 +175,9 @@ pub fn render(r: &Results) -> String {
     let _ = writeln!(o, "\n## Correctness: token class against outcome\n");
     md_table(
         &mut o,
-        &table::classes(r).without(&["count", "p50 (corr.)", "p99 (corr.)"]),
+        &table::classes(r)
+            .without(&["count", "p50 (corr.)", "p99 (corr.)"])
+            .without_zero("boundary"),
     );
     if !r.thresholds.is_empty() {
         let _ = writeln!(o, "\n## Thresholds\n");

@@ -115,9 +115,17 @@ pub fn render(r: &Results, colour: bool) -> String {
             s.late_after_ms
         );
     }
+    let boundary = if t.boundary > 0 {
+        format!(
+            "  boundary {} (sent within the guard band around a token's expiry or nbf)",
+            thousands(t.boundary)
+        )
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         o,
-        "  verdicts    correct accepts {}  correct rejects {}  {}  {}",
+        "  verdicts    correct accepts {}  correct rejects {}  {}  {}{boundary}",
         thousands(t.correct_accepts),
         thousands(t.correct_rejects),
         red(
@@ -130,7 +138,7 @@ pub fn render(r: &Results, colour: bool) -> String {
         ),
     );
     // Per class: the shared table, in fixed-width columns; alarms in red.
-    let classes = table::classes(r).without(&["expected"]);
+    let classes = table::classes(r).without(&["expected"]).without_zero("boundary");
     const WIDTHS: [usize; 10] = [20, 9, 9, 9, 10, 8, 9, 9, 10, 10];
     let line = |cells: Vec<(String, bool)>| {
         let mut l = String::from(" ");

@@ -75,6 +75,21 @@ impl Table {
     }
 }
 
+impl Table {
+    /// The same table without the column `label` when every cell in it is zero (a column that
+    /// only matters when something happened, such as answers near a token's boundary).
+    pub fn without_zero(self, label: &str) -> Table {
+        let Some(i) = self.columns.iter().position(|c| c.label == label) else {
+            return self;
+        };
+        let zero = self
+            .rows
+            .iter()
+            .all(|r| matches!(r.get(i), Some(Cell::Count(0) | Cell::Alarm(0)) | None));
+        if zero { self.without(&[label]) } else { self }
+    }
+}
+
 const fn col(label: &'static str, short: &'static str) -> Column {
     Column {
         label,
@@ -139,6 +154,7 @@ pub fn classes(r: &Results) -> Table {
                 Cell::Count(c.outcome(Outcome::TransportError)),
                 Cell::Alarm(c.judged(Judgement::FalseAccept)),
                 Cell::Alarm(c.judged(Judgement::FalseReject)),
+                Cell::Count(c.judged(Judgement::Boundary)),
                 Cell::Micros(all.map(|p| p.p50)),
                 Cell::Micros(all.map(|p| p.p99)),
             ]
@@ -155,6 +171,7 @@ pub fn classes(r: &Results) -> Table {
             col("transport error", "errors"),
             col("false accepts", "false acc"),
             col("false rejects", "false rej"),
+            col("boundary", "boundary"),
             col("p50 (corr.)", "p50 corr"),
             col("p99 (corr.)", "p99 corr"),
         ],

@@ -98,6 +98,7 @@ pub struct TargetSection {
     pub client_key_file: Option<Spanned<String>>,
     /// Skip TLS certificate verification (opt-in).
     pub insecure: Option<bool>,
+    pub boundary_guard: Option<Spanned<String>>,
 }
 
 /// `[load]`: the load model.
@@ -265,11 +266,18 @@ impl Loaded {
     /// Reads and parses a scenario file. Unknown keys and wrong types are errors naming the line,
     /// column and key.
     pub fn read(path: &Path) -> Result<Self, ScenarioError> {
-        let text =
-            crate::files::read_capped_text(path, crate::files::TEXT_CAP).map_err(|e| ScenarioError {
-                location: path.display().to_string(),
-                message: format!("cannot read scenario: {e}"),
-            })?;
+        let bytes = crate::files::read_capped(path, crate::files::TEXT_CAP).map_err(|e| ScenarioError {
+            location: path.display().to_string(),
+            message: format!("cannot read scenario: {e}"),
+        })?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let good = e.utf8_error().valid_up_to();
+            let valid = String::from_utf8_lossy(&e.as_bytes()[..good]).into_owned();
+            ScenarioError {
+                location: location(path, &valid, good),
+                message: "not UTF-8 text: a scenario is a TOML file".into(),
+            }
+        })?;
         Self::parse(path, text)
     }
 
@@ -286,8 +294,12 @@ impl Loaded {
                     Some(span) => (location(path, &text, span.start), table_at(&text, span.start)),
                     None => (path.display().to_string(), None),
                 };
-                let message = match table {
-                    Some(t) if e.message().starts_with("unknown field") => format!("[{t}]: {}", e.message()),
+                let key = e.span().and_then(|span| key_at(&text, span.start));
+                let message = match (table, key) {
+                    (Some(t), _) if e.message().starts_with("unknown field") => {
+                        format!("[{t}]: {}", e.message())
+                    }
+                    (_, Some(k)) => format!("{k}: {}", e.message()),
                     _ => e.message().to_string(),
                 };
                 Err(ScenarioError { location, message })
@@ -317,6 +329,39 @@ impl Loaded {
             self.path.parent().unwrap_or(Path::new(".")).join(candidate)
         }
     }
+}
+
+/// The dotted key whose value holds a byte offset (`load.concurrency`,
+/// `load.stages.duration`), read from the text: the table the line sits in, then the last
+/// `name =` before the offset on that line.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let before = text.get(..offset.min(text.len()))?;
+    let line = &before[before.rfind('\n').map_or(0, |i| i + 1)..];
+    let lhs = &line[..line.rfind('=')?];
+    let name: String = lhs
+        .trim_end()
+        .chars()
+        .rev()
+        .take_while(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '"'))
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    let name = name.trim_matches('"');
+    if name.is_empty() {
+        return None;
+    }
+    // Inside an inline table on the line, name the key that holds it too.
+    let outer = line[..line.find('=').unwrap_or(0)].trim();
+    let name = if !outer.is_empty() && outer != name && line.contains('{') {
+        format!("{}.{name}", outer.trim_matches('"'))
+    } else {
+        name.to_string()
+    };
+    Some(match table_at(text, offset) {
+        Some(t) => format!("{t}.{name}"),
+        None => name,
+    })
 }
 
 /// The `[table]` a byte offset sits in, if any.

@@ -211,6 +211,17 @@ impl Settings {
         for (value, key) in file_sources {
             if let Some(v) = value {
                 let p = l.relative(v.get_ref());
+                // Checked here, so the error names the scenario, the line and the key.
+                let fits = if key == "dir" { p.is_dir() } else { p.is_file() };
+                if !fits {
+                    let what = match (p.exists(), key == "dir") {
+                        (false, true) => format!("no such folder '{}'", p.display()),
+                        (false, false) => format!("no such file '{}'", p.display()),
+                        (true, true) => format!("'{}' is not a folder", p.display()),
+                        (true, false) => format!("'{}' is not a regular file", p.display()),
+                    };
+                    return Err(l.error(v, &format!("keys.{key}"), what));
+                }
                 let src = match key {
                     "secret_file" => KeySource::SecretFile(p),
                     "private_key_file" => KeySource::PrivateKeyFile(p),
@@ -372,6 +383,19 @@ impl Settings {
                 pairs.push((name.as_str(), weight));
             }
             s.tokens.mix = parse_mix_pairs(pairs).map_err(|e| l.error(mix, "tokens.mix", e))?;
+            // A class the policy cannot judge, said where the mix is (a key set folder names its
+            // algorithm, so that case is checked when its keys are loaded).
+            if !matches!(s.keys.source, KeySource::Dir(_)) {
+                let alg = s.alg();
+                let policy = s.policy(alg);
+                for (class, w) in &s.tokens.mix {
+                    if *w > 0.0
+                        && let Some(why) = class.inapplicable(alg, &policy)
+                    {
+                        return Err(l.error(mix, "tokens.mix", why));
+                    }
+                }
+            }
         }
         Ok(s)
     }

@@ -32,6 +32,10 @@ pub struct TargetSettings {
     pub client_cert_file: Option<PathBuf>,
     pub client_key_file: Option<PathBuf>,
     pub insecure: bool,
+    /// Answers to time-bound tokens sent within this band centred on their expiry or `nbf`
+    /// are judged `boundary`, never false.
+    #[serde(with = "secs")]
+    pub boundary_guard: Duration,
 }
 
 fn display<T: std::fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
@@ -65,6 +69,7 @@ impl Default for TargetSettings {
             client_cert_file: None,
             client_key_file: None,
             insecure: false,
+            boundary_guard: Duration::from_secs(1),
         }
     }
 }
@@ -202,6 +207,12 @@ impl TargetSettings {
             ));
         }
         target.insecure = section.insecure.unwrap_or(false);
+        if let Some(g) = &section.boundary_guard {
+            target.boundary_guard = duration(l, g, "target.boundary_guard")?;
+            if target.boundary_guard > Duration::from_secs(3600) {
+                return Err(l.error(g, "target.boundary_guard", "must be at most 1h"));
+            }
+        }
         Ok(target)
     }
 }

@@ -390,6 +390,7 @@ impl Session {
             timeout: p.run.target.timeout,
             connect_timeout: p.run.target.connect_timeout,
             grace: l.grace,
+            boundary_guard: p.run.target.boundary_guard,
         };
         let live = LiveLine {
             total: duration,

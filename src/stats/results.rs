@@ -173,6 +173,10 @@ pub struct Totals {
     pub correct_rejects: u64,
     pub false_accepts: u64,
     pub false_rejects: u64,
+    /// Answers to time-bound tokens sent within the guard band around their boundary: either
+    /// answer is right (absent in files written before it was counted).
+    #[serde(default)]
+    pub boundary: u64,
     pub reused_tokens: u64,
     /// Wall time of the measured phase.
     pub duration_s: f64,
@@ -374,6 +378,7 @@ pub fn totals(t: &Tally, scheduled: u64, duration_s: f64) -> Totals {
         correct_rejects: v[Judgement::CorrectReject],
         false_accepts: v[Judgement::FalseAccept],
         false_rejects: v[Judgement::FalseReject],
+        boundary: v[Judgement::Boundary],
         reused_tokens: t.reused,
         duration_s,
         throughput_rps: if duration_s > 0.0 {

@@ -160,6 +160,19 @@ impl Expect {
         }
     }
 
+    /// Whether Unix time `now` (with its fraction) lies within `guard` seconds' band centred on
+    /// a boundary of the window: a verifier that reads the clock a moment later, or in whole
+    /// seconds, may then rightly give either answer.
+    pub fn near_boundary(self, now: f64, guard: f64) -> bool {
+        match self {
+            Expect::Reject => false,
+            Expect::AcceptWithin { from, until } => [from, until]
+                .into_iter()
+                .flatten()
+                .any(|b| (now - b as f64).abs() < guard / 2.0),
+        }
+    }
+
     /// Whether the answer depends on when the token is sent.
     pub fn time_bound(self) -> bool {
         matches!(self, Expect::AcceptWithin { from, until } if from.is_some() || until.is_some())

@@ -239,7 +239,8 @@ impl Minter {
                 };
                 expect = Expect::AcceptWithin {
                     from,
-                    until: times.exp.map(|e| e + leeway + 1),
+                    // RFC 7519 4.1.4: valid while now < exp (+ leeway).
+                    until: times.exp.map(|e| e + leeway),
                 };
             }
             TokenClass::Expired => {
@@ -259,7 +260,7 @@ impl Minter {
                 };
                 expect = Expect::AcceptWithin {
                     from: Some(nbf - leeway),
-                    until: Some(nbf + ttl + leeway + 1),
+                    until: Some(nbf + ttl + leeway),
                 };
             }
             TokenClass::MissingExp => times.exp = None,

@@ -88,7 +88,7 @@ pub fn inspect(token: &str, now: i64) -> Inspection {
         match c.get("exp") {
             None => defects.push("no exp: the token never expires".into()),
             Some(v) if !v.is_number() => defects.push("exp is not a number".into()),
-            Some(v) if v.as_f64().is_some_and(|e| (e as i64) < now) => defects.push("expired".into()),
+            Some(v) if v.as_f64().is_some_and(|e| (e as i64) <= now) => defects.push("expired".into()),
             _ => {}
         }
         if let Some(nbf) = c.get("nbf").and_then(Value::as_f64)

@@ -258,15 +258,16 @@ impl Verifier {
             }
         }
         let leeway = p.leeway as i64;
-        if let Some(exp) = &c.exp {
-            let exp = numeric_date(exp)?;
-            if exp < now - leeway {
-                return Err(Reason::Expired);
-            }
+        // RFC 7519 4.1.4: the current time must be before exp (plus the leeway).
+        if let Some(exp) = &c.exp
+            && now >= numeric_date(exp)?.saturating_add(leeway)
+        {
+            return Err(Reason::Expired);
         }
+        // RFC 7519 4.1.5: not before nbf (less the leeway).
         if p.check_nbf
             && let Some(nbf) = &c.nbf
-            && numeric_date(nbf)? > now + leeway
+            && now < numeric_date(nbf)?.saturating_sub(leeway)
         {
             return Err(Reason::NotYetValid);
         }
