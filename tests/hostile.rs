@@ -262,3 +262,11 @@ fn a_scenario_that_is_not_utf8_names_the_line_and_column() {
     .unwrap();
     refused(dir.path(), &["validate", "s.toml"], "s.toml:3:10: not UTF-8 text");
 }
+
+#[test]
+fn a_batch_too_big_for_memory_is_refused_naming_the_estimate() {
+    let dir = tempfile::tempdir().unwrap();
+    // 100 million padded tokens: far more than the memory of any machine this runs on.
+    scenario(dir.path(), "[tokens]\ncount = 100000000\nsize = 4000\n");
+    refused(dir.path(), &["validate", "s.toml"], "tokens: a batch of 100000000 tokens would take about");
+}

@@ -294,11 +294,15 @@ impl Loaded {
                     Some(span) => (location(path, &text, span.start), table_at(&text, span.start)),
                     None => (path.display().to_string(), None),
                 };
-                let key = e.span().and_then(|span| key_at(&text, span.start));
+                let key = e
+                    .span()
+                    .and_then(|span| key_at(&text, span.start).or_else(|| header_at(&text, span.start)));
                 let message = match (table, key) {
                     (Some(t), _) if e.message().starts_with("unknown field") => {
                         format!("[{t}]: {}", e.message())
                     }
+                    // An unknown top-level table or key names itself in the message.
+                    (None, _) if e.message().starts_with("unknown field") => e.message().to_string(),
                     (_, Some(k)) => format!("{k}: {}", e.message()),
                     _ => e.message().to_string(),
                 };
@@ -336,32 +340,55 @@ impl Loaded {
 /// `name =` before the offset on that line.
 fn key_at(text: &str, offset: usize) -> Option<String> {
     let before = text.get(..offset.min(text.len()))?;
-    let line = &before[before.rfind('\n').map_or(0, |i| i + 1)..];
-    let lhs = &line[..line.rfind('=')?];
-    let name: String = lhs
-        .trim_end()
-        .chars()
-        .rev()
-        .take_while(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '"'))
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
-    let name = name.trim_matches('"');
-    if name.is_empty() {
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let whole = text[line_start..].lines().next().unwrap_or("");
+    if whole.trim_start().starts_with('[') {
         return None;
     }
-    // Inside an inline table on the line, name the key that holds it too.
-    let outer = line[..line.find('=').unwrap_or(0)].trim();
-    let name = if !outer.is_empty() && outer != name && line.contains('{') {
-        format!("{}.{name}", outer.trim_matches('"'))
-    } else {
-        name.to_string()
+    // The key that holds the line's value, before its first `=`.
+    let outer = whole[..whole.find('=')?].trim().trim_matches('"').to_string();
+    if outer.is_empty() {
+        return None;
+    }
+    // Inside an inline table, the nearest `name =` before the offset, outside quotes.
+    let mut line = &before[line_start..];
+    if !line.contains('=') {
+        line = "";
+    }
+    let inner = line
+        .rfind('=')
+        .filter(|eq| line[..*eq].matches('"').count() % 2 == 0)
+        .map(|eq| {
+            let lhs: String = line[..eq]
+                .trim_end()
+                .chars()
+                .rev()
+                .take_while(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            lhs
+        })
+        .filter(|n| !n.is_empty() && *n != outer);
+    let name = match inner {
+        Some(n) if whole.contains('{') => format!("{outer}.{n}"),
+        _ => outer,
     };
     Some(match table_at(text, offset) {
         Some(t) => format!("{t}.{name}"),
         None => name,
     })
+}
+
+/// The table header a byte offset lies on (`[target]`), for errors in the header itself.
+fn header_at(text: &str, offset: usize) -> Option<String> {
+    let start = text
+        .get(..offset.min(text.len()))?
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
+    let line = text[start..].lines().next()?.trim();
+    (line.starts_with('[') && line.ends_with(']')).then(|| line.to_string())
 }
 
 /// The `[table]` a byte offset sits in, if any.
