@@ -181,3 +181,96 @@ fn an_interrupt_while_minting_leaves_nothing_behind() {
         assert!(!f.out().join("results.json").exists());
     }
 }
+
+/// A client thread that panics stops the run and fails it; its result is never a pass.
+#[test]
+fn a_client_thread_that_panics_fails_the_run() {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+
+    use bytes::Bytes;
+    use http_body_util::Full;
+    use jwtstorm::model::{ErrorKind, Placement, StatusSet};
+    use jwtstorm::replay::engine::{Plan, execute};
+    use jwtstorm::replay::tokens::{Formatter, Selector, TokenStore};
+    use jwtstorm::replay::transport::{Failed, Reply, Target, Transport};
+    use jwtstorm::token::claims::ClaimTemplate;
+    use jwtstorm::token::classes::TokenClass;
+    use jwtstorm::token::keys::KeyMaterial;
+    use jwtstorm::token::mint::{MintConfig, Minter};
+
+    /// A transport whose every connect panics, as a bug in a client thread would.
+    struct Panics;
+    impl Transport for Panics {
+        type Conn = ();
+        fn fork(&self) -> Self {
+            Panics
+        }
+        async fn connect(&self) -> Result<(), ErrorKind> {
+            panic!("a bug in a client thread")
+        }
+        async fn send(
+            &self,
+            _: &mut (),
+            _: hyper::Request<Full<Bytes>>,
+            _: impl Fn(u16) -> bool,
+        ) -> Result<Reply, Failed> {
+            unreachable!("never connected")
+        }
+    }
+
+    let minter = Minter::new(MintConfig {
+        alg: Algorithm::HS256,
+        keys: vec![KeyMaterial::generate(Algorithm::HS256, None).unwrap()],
+        policy: Policy::for_alg(Algorithm::HS256),
+        count: 100,
+        seed: 1,
+        now: 1_767_225_600,
+        ttl: 900,
+        nbf_offset: None,
+        iat: true,
+        jti: true,
+        claims: ClaimTemplate::default(),
+        mix: vec![(TokenClass::Valid, 1.0)],
+        size: None,
+    })
+    .unwrap();
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    let no = AtomicBool::new(false);
+    let store = TokenStore::mint(&minter, &Formatter::new(Placement::Bearer, "/p"), &pool, &no).unwrap();
+    let plan = Plan {
+        target: Arc::new(Target {
+            method: hyper::Method::GET,
+            uri: "/p".parse().unwrap(),
+            host: hyper::header::HeaderValue::from_static("127.0.0.1:1"),
+            token_header: Some(hyper::header::AUTHORIZATION),
+            headers: Vec::new(),
+            body: Bytes::new(),
+            absolute_prefix: None,
+            max_body: 1024,
+        }),
+        selector: Arc::new(Selector::new(store.len(), None, false, 0.0, 1)),
+        tokens: Arc::new(store),
+        pacer: None,
+        accept: StatusSet::Any2xx,
+        reject: StatusSet::List(vec![401]),
+        concurrency: 4,
+        threads: 2,
+        duration: Duration::from_secs(30),
+        requests: None,
+        warmup: Duration::ZERO,
+        timeout: Duration::from_secs(1),
+        connect_timeout: Duration::from_secs(1),
+        grace: Duration::from_secs(1),
+        boundary_guard: Duration::from_secs(1),
+    };
+    let started = Instant::now();
+    let finished = execute(plan, Panics, &no, |_| None);
+    let why = finished.worker_failure.expect("the failure is reported");
+    assert!(why.contains("panicked: a bug in a client thread"), "{why}");
+    assert!(!finished.interrupted, "a failure is not an interrupt");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "the run stopped at the failure"
+    );
+}

@@ -268,5 +268,32 @@ fn a_batch_too_big_for_memory_is_refused_naming_the_estimate() {
     let dir = tempfile::tempdir().unwrap();
     // 100 million padded tokens: far more than the memory of any machine this runs on.
     scenario(dir.path(), "[tokens]\ncount = 100000000\nsize = 4000\n");
-    refused(dir.path(), &["validate", "s.toml"], "tokens: a batch of 100000000 tokens would take about");
+    refused(
+        dir.path(),
+        &["validate", "s.toml"],
+        "tokens: a batch of 100000000 tokens would take about",
+    );
+}
+
+/// What the property tests found: errors whose message did not name the key.
+#[test]
+fn duplicate_keys_and_inline_tables_name_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    for (text, needle) in [
+        (
+            "[target]\nembedded = true\n[target]\nembedded = 0\n",
+            "s.toml:3:2: [target]: duplicate key",
+        ),
+        (
+            "[target]\nembedded = true\n[tokens]\nseed = 0\nseed = 0\n",
+            "s.toml:5:1: tokens.seed: duplicate key",
+        ),
+        (
+            "[target]\nembedded = true\n[load]\nmodel = { _ = { a = \"=\" }, _ = 0 }\n",
+            "s.toml:4:28: load.model: duplicate key",
+        ),
+    ] {
+        std::fs::write(dir.path().join("s.toml"), text).unwrap();
+        refused(dir.path(), &["validate", "s.toml"], needle);
+    }
 }

@@ -9,7 +9,9 @@ use jwtstorm::scenario::run::RunSettings;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     match Loaded::parse(Path::new("f.toml"), text.to_string()) {
         Err(e) => assert!(e.location.starts_with("f.toml"), "{e}"),
         Ok(l) => {

@@ -13,16 +13,22 @@ use libfuzzer_sys::fuzz_target;
 fn verifier() -> &'static Verifier {
     static V: OnceLock<Verifier> = OnceLock::new();
     V.get_or_init(|| {
-        let key =
-            KeyMaterial::from_secret(Algorithm::HS256, None, b"an-hmac-secret-of-32-bytes-or-more!!".to_vec(), "f")
-                .unwrap();
+        let key = KeyMaterial::from_secret(
+            Algorithm::HS256,
+            None,
+            b"an-hmac-secret-of-32-bytes-or-more!!".to_vec(),
+            "f",
+        )
+        .unwrap();
         Verifier::new(Policy::for_alg(Algorithm::HS256), &[key]).unwrap()
     })
 }
 
 fuzz_target!(|data: &[u8]| {
     let _ = verifier().verify(data, 1_700_000_000);
-    let Ok(token) = std::str::from_utf8(data) else { return };
+    let Ok(token) = std::str::from_utf8(data) else {
+        return;
+    };
     let found = inspect(token, 1_700_000_000);
     if let Some(c) = found.claims {
         for name in ["iat", "nbf", "exp"] {

@@ -148,12 +148,9 @@ pub fn execute<T: Transport + Send + Sync>(
                 let run =
                     std::panic::AssertUnwindSafe(|| worker(conns, &plan, &*transport, &worker_shared, &tx));
                 if let Err(panic) = std::panic::catch_unwind(run) {
-                    let what = panic
-                        .downcast_ref::<&str>()
-                        .map(|s| s.to_string())
-                        .or_else(|| panic.downcast_ref::<String>().cloned())
-                        .unwrap_or_else(|| "an unknown panic".into());
+                    let what = panic_text(&*panic);
                     let _ = tx.send(Msg::Failed(format!("client thread {w} panicked: {what}")));
+                    let _ = tx.send(Msg::Done(Box::default()));
                 }
             });
         match spawned {
@@ -193,8 +190,8 @@ pub fn execute<T: Transport + Send + Sync>(
                 done += 1;
             }
             Ok(Msg::Failed(why)) => {
+                // Always followed by the thread's `Done` (with what it recorded, or nothing).
                 failures.push(why);
-                done += 1;
                 // The run cannot be trusted any more: stop every other thread now.
                 if shared.stopped_at().is_none() {
                     let at = shared.start.elapsed().as_micros() as u64;
@@ -289,6 +286,7 @@ fn worker<T: Transport + Send + Sync>(
             let _ = tx.send(Msg::Failed(format!(
                 "a client thread could not start its runtime: {e}"
             )));
+            let _ = tx.send(Msg::Done(Box::default()));
             return;
         }
     };
@@ -317,8 +315,13 @@ fn worker<T: Transport + Send + Sync>(
         loop {
             tokio::select! {
                 joined = set.join_next() => {
-                    if joined.is_none() {
-                        break;
+                    match joined {
+                        None => break,
+                        Some(Err(e)) if e.is_panic() => {
+                            let what = panic_text(&*e.into_panic());
+                            let _ = tx.send(Msg::Failed(format!("a connection task panicked: {what}")));
+                        }
+                        Some(_) => {}
                     }
                 }
                 _ = flush.tick() => {
@@ -498,6 +501,15 @@ async fn connection<T: Transport + Send + Sync>(
             ex.corrected.as_micros() as u64,
         );
     }
+}
+
+/// A panic's message, for the report of a failed run.
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "an unknown panic".into())
 }
 
 /// How long a connection waits before its next attempt after `failures` connects in a row
