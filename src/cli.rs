@@ -148,6 +148,65 @@ pub struct PolicyArgs {
     pub max_token_size: Option<usize>,
 }
 
+/// The token flags `run`, `validate` and `capacity` take (as `mint` does, without `-n`, which
+/// is `--requests` there).
+#[derive(Debug, Args, Default, Clone)]
+pub struct TokenArgs {
+    /// How many tokens to mint (10k, 1m, ...).
+    #[arg(long, value_name = "N", value_parser = units::parse_count, help_heading = "Tokens")]
+    pub count: Option<u64>,
+    /// Pin the minting clock (Unix seconds or RFC 3339), so exp and iat repeat.
+    #[arg(long, value_name = "TIME", help_heading = "Tokens")]
+    pub now: Option<String>,
+    /// Lifetime of valid tokens (default 15m).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_secs, help_heading = "Tokens")]
+    pub ttl: Option<u64>,
+    /// Give tokens nbf = now + OFFSET (for example -30s).
+    #[arg(
+        long,
+        value_name = "OFFSET",
+        allow_hyphen_values = true,
+        help_heading = "Tokens"
+    )]
+    pub nbf: Option<String>,
+    /// A claim, KEY=VALUE (VALUE is JSON if it parses, else a string; {i} is the token index).
+    #[arg(long = "claim", value_name = "KEY=VALUE", help_heading = "Tokens")]
+    pub claims: Vec<String>,
+    /// Class weights, CLASS=WEIGHT,... (replaces the scenario's mix).
+    #[arg(long, value_name = "MIX", value_delimiter = ',', help_heading = "Tokens")]
+    pub mix: Option<Vec<String>>,
+    /// Pad tokens to about this many bytes.
+    #[arg(long, value_name = "BYTES", help_heading = "Tokens")]
+    pub size: Option<usize>,
+}
+
+/// Keys, policy and tokens as flags: with no scenario they form one, and over a scenario they
+/// replace its values.
+#[derive(Debug, Args, Default, Clone)]
+pub struct SourceArgs {
+    #[command(flatten)]
+    pub keys: KeyArgs,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    #[command(flatten)]
+    pub tokens: TokenArgs,
+}
+
+impl MintArgs {
+    /// The token flags, as `run` takes them.
+    pub fn tokens(&self) -> TokenArgs {
+        TokenArgs {
+            count: self.count,
+            now: self.now.clone(),
+            ttl: self.ttl,
+            nbf: self.nbf.clone(),
+            claims: self.claims.clone(),
+            mix: self.mix.clone(),
+            size: self.size,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct MintArgs {
     /// Take the keys, verifier and tokens sections from this scenario; flags override them.
@@ -308,8 +367,9 @@ pub struct LoadOverrides {
     /// Target URL (replaces target.url and the embedded verifier).
     #[arg(long, value_name = "URL", help_heading = "Overrides")]
     pub url: Option<String>,
-    /// Fixed arrival rate in requests per second (switches to the open model, replacing stages).
-    #[arg(long, value_name = "N", help_heading = "Overrides")]
+    /// Fixed arrival rate in requests per second, such as 500 or 2k (switches to the open
+    /// model, replacing stages).
+    #[arg(long, value_name = "N", value_parser = units::parse_rate, help_heading = "Overrides")]
     pub rate: Option<f64>,
     /// Run length (2s, 5m, ...).
     #[arg(long, short, value_name = "DURATION", value_parser = units::parse_duration, help_heading = "Overrides")]
@@ -336,6 +396,56 @@ pub struct LoadOverrides {
     /// fails (counts, rates and overall corrected latency; the rest are judged at the end).
     #[arg(long, value_name = "DURATION", value_parser = units::parse_duration, help_heading = "Overrides")]
     pub abort_on_fail: Option<std::time::Duration>,
+    /// A request header, 'Name: value' (repeatable), as curl's -H.
+    #[arg(
+        short = 'H',
+        long = "header",
+        value_name = "NAME: VALUE",
+        help_heading = "Request"
+    )]
+    pub headers: Vec<String>,
+    /// The request method (default GET).
+    #[arg(short = 'm', long, value_name = "METHOD", help_heading = "Request")]
+    pub method: Option<String>,
+    /// The request body.
+    #[arg(
+        long,
+        value_name = "TEXT",
+        conflicts_with = "body_file",
+        help_heading = "Request"
+    )]
+    pub body: Option<String>,
+    /// Read the request body from this file.
+    #[arg(long, value_name = "FILE", help_heading = "Request")]
+    pub body_file: Option<PathBuf>,
+    /// Where the token goes: bearer, header:NAME, cookie:NAME or query:NAME.
+    #[arg(long, value_name = "PLACE", value_parser = parsed::<Placement>, help_heading = "Request")]
+    pub token_in: Option<Placement>,
+    /// Give up on a request after this long, its connect included (default 5s).
+    #[arg(long, value_name = "DURATION", value_parser = units::parse_duration, help_heading = "Request")]
+    pub timeout: Option<std::time::Duration>,
+    /// Give up on a connect after this long (default 3s).
+    #[arg(long, value_name = "DURATION", value_parser = units::parse_duration, help_heading = "Request")]
+    pub connect_timeout: Option<std::time::Duration>,
+    /// Trust this CA for an https:// target.
+    #[arg(long, value_name = "FILE", help_heading = "Request")]
+    pub ca_file: Option<PathBuf>,
+    /// Skip certificate verification (an explicit opt-in).
+    #[arg(short = 'k', long, help_heading = "Request")]
+    pub insecure: bool,
+    /// Read the target's rejection reason from this response header (reason-aware judging).
+    #[arg(long, value_name = "NAME", help_heading = "Request")]
+    pub reason_header: Option<String>,
+    /// Skip the preflight (one valid and one invalid token, sent before the run).
+    #[arg(long, help_heading = "Request")]
+    pub no_preflight: bool,
+    /// Let a run pass that sent valid tokens and had none accepted (as `[gate] require_accepts
+    /// = false`).
+    #[arg(long, help_heading = "Overrides")]
+    pub allow_no_accepts: bool,
+    /// Go on when the preflight finds the valid token refused.
+    #[arg(long, help_heading = "Request")]
+    pub force_preflight: bool,
     /// Add a threshold, such as 'valid.p99 < 20ms' or 'false_accepts == 0' (repeatable).
     #[arg(
         long = "threshold",
@@ -387,11 +497,16 @@ pub struct CompareArgs {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The scenario file (TOML).
-    #[arg(value_name = "SCENARIO")]
-    pub scenario: PathBuf,
+    /// The scenario file (TOML); without one, `--url` and the key flags form it.
+    #[arg(value_name = "SCENARIO", required_unless_present = "url")]
+    pub scenario: Option<PathBuf>,
     #[command(flatten)]
     pub overrides: LoadOverrides,
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Print the scenario the file and flags make (TOML, secrets by reference) and exit.
+    #[arg(long)]
+    pub print_scenario: bool,
     /// Write results into exactly this folder (default: REPORT_DIR/NAME/UTC-TIMESTAMP).
     #[arg(long, short, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -407,18 +522,23 @@ pub struct RunArgs {
 
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
-    /// The scenario file (TOML).
-    #[arg(value_name = "SCENARIO")]
-    pub scenario: PathBuf,
+    /// The scenario file (TOML); without one, `--url` and the key flags form it.
+    #[arg(value_name = "SCENARIO", required_unless_present = "url")]
+    pub scenario: Option<PathBuf>,
     #[command(flatten)]
     pub overrides: LoadOverrides,
+    #[command(flatten)]
+    pub source: SourceArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct CapacityArgs {
-    /// The scenario file (TOML); its `[capacity]` section holds SLOs and bounds.
-    #[arg(value_name = "SCENARIO")]
-    pub scenario: PathBuf,
+    /// The scenario file (TOML); its `[capacity]` section holds SLOs and bounds. Without one,
+    /// `--url` and the key flags form it.
+    #[arg(value_name = "SCENARIO", required_unless_present = "url")]
+    pub scenario: Option<PathBuf>,
+    #[command(flatten)]
+    pub source: SourceArgs,
     /// An SLO, such as 'p99 < 50ms' or 'error_rate < 0.1%' (repeatable; same grammar as thresholds).
     #[arg(long = "slo", value_name = "METRIC OP LIMIT")]
     pub slos: Vec<String>,

@@ -64,6 +64,25 @@ pub fn parse_count(text: &str) -> Result<u64, String> {
     Ok(v as u64)
 }
 
+/// Parses an arrival rate in requests per second: `500`, `2.5k`, `1m`, `0.5`.
+pub fn parse_rate(text: &str) -> Result<f64, String> {
+    let t: String = text.trim().chars().filter(|c| *c != '_').collect();
+    let t = t.strip_suffix("/s").unwrap_or(&t);
+    let (digits, mult) = match t.chars().last() {
+        Some('k' | 'K') => (&t[..t.len() - 1], 1e3),
+        Some('m' | 'M') => (&t[..t.len() - 1], 1e6),
+        _ => (t, 1.0),
+    };
+    let v: f64 = digits.parse().map_err(|_| {
+        format!("invalid rate '{text}'; expected requests per second such as 500, 2k or 1.5k")
+    })?;
+    let v = v * mult;
+    if !v.is_finite() || v < 0.0 {
+        return Err(format!("invalid rate '{text}': must be a non-negative number"));
+    }
+    Ok(v)
+}
+
 /// Parses a percentage such as `0.1%` into a fraction (0.001). A bare number is a fraction.
 pub fn parse_percent(text: &str) -> Result<f64, String> {
     let t = text.trim();
@@ -119,6 +138,14 @@ mod tests {
         assert!(parse_count("1.5").is_err());
         assert!(parse_count("ten").is_err());
         assert!(parse_count("-3").is_err());
+    }
+
+    #[test]
+    fn rates() {
+        assert_eq!(parse_rate("2k").unwrap(), 2000.0);
+        assert_eq!(parse_rate("1.5k").unwrap(), 1500.0);
+        assert_eq!(parse_rate("500/s").unwrap(), 500.0);
+        assert!(parse_rate("fast").is_err() && parse_rate("-1").is_err() && parse_rate("inf").is_err());
     }
 
     #[test]

@@ -421,7 +421,8 @@ fn validation_errors_name_file_line_and_key() {
         ),
         (
             "[target]\nembedded = true\n[load]\nstages = [{ duration = 5, rate = 10 }]\n",
-            "s.toml:4:24: load.stages.duration: invalid type: integer `5`, expected a string",
+            "s.toml:4:24: load.stages.duration: invalid type: integer `5`, expected a string; a duration is a string \
+             with a unit, such as \"0s\", \"250ms\" or \"5m\"",
         ),
         (
             "[target]\nembedded = true\n[keys]\nsecret_file = \"nope/secret\"\n",

@@ -23,7 +23,7 @@ pub fn run(args: CapacityArgs) -> Result<i32, Failure> {
         url: args.url.clone(),
         ..LoadOverrides::default()
     };
-    let p = prepare(&args.scenario, &overrides)?;
+    let p = prepare(args.scenario.as_deref(), &overrides, &args.source)?;
     let (mut slos, mut s) = capacity::from_scenario(&p.loaded)?;
     for t in &args.slos {
         let parsed = thresholds::parse_one(t)
@@ -104,6 +104,13 @@ pub fn run(args: CapacityArgs) -> Result<i32, Failure> {
             }
             other => other?,
         };
+        if !session.p.run.target.embedded {
+            for probe in session.preflight(false)? {
+                if !args.quiet {
+                    eprintln!("preflight: {probe}");
+                }
+            }
+        }
         target_url = session.url.clone();
         let mut search = Search::new(s.clone());
         let mut steps = Vec::new();

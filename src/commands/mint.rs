@@ -7,7 +7,7 @@ use anyhow::Context;
 use crate::cli::MintArgs;
 use crate::error::{Failure, ResultExt, exit};
 use crate::model::alg;
-use crate::scenario::flags::{apply_token_args, settings};
+use crate::scenario::flags::{apply_mint_args, settings};
 use crate::scenario::resolve::KeySource;
 use crate::text::{format_bytes, stderr_is_tty};
 use crate::token::batch::{self, AtomicFile, Manifest, MintOutcome};
@@ -17,7 +17,7 @@ use crate::token::mint::Minter;
 /// Runs `jwtstorm mint`.
 pub fn run(args: MintArgs) -> Result<i32, Failure> {
     let mut s = settings(args.scenario.as_deref(), &args.keys, &args.policy)?;
-    apply_token_args(&mut s, &args)?;
+    apply_mint_args(&mut s, &args)?;
     let to_stdout = args.out.as_os_str() == "-";
     let generated = s.keys.source == KeySource::Generate;
     let keys_out = match (&args.keys_out, generated, to_stdout) {

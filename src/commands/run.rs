@@ -17,7 +17,7 @@ use crate::text::{colour, stderr_is_tty, stdout_is_tty};
 pub fn run(args: RunArgs) -> Result<i32, Failure> {
     // Before anything slow: a Ctrl-C while minting must still end cleanly.
     let interrupt = crate::interrupt::install();
-    let p = prepare(&args.scenario, &args.overrides)?;
+    let p = prepare(args.scenario.as_deref(), &args.overrides, &args.source)?;
     let output = p.create_output(args.out.as_deref(), SystemTime::now())?;
     let (out_dir, results_path) = (output.dir, output.results);
 
@@ -40,14 +40,26 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
         }
         other => other?,
     };
-    let show_live = stderr_is_tty() && !args.quiet;
+    if !session.p.run.target.embedded && !args.overrides.no_preflight {
+        for probe in session.preflight(args.overrides.force_preflight)? {
+            if !args.quiet {
+                eprintln!("preflight: {probe}");
+            }
+        }
+    }
     let load = session.p.run.load.clone();
+    if let Some(warning) = session.expiry_warning(&load) {
+        eprintln!("warning: {warning}");
+    }
+    let show_live = stderr_is_tty() && !args.quiet;
     if !args.quiet {
         // The first line on stderr says the run has started: tokens are ready and the target is set.
+        let kids: Vec<&str> = session.keys.iter().map(|k| k.kid.as_str()).collect();
         eprintln!(
-            "running '{}': {} tokens against {}, {}; Ctrl-C stops and keeps what was measured",
+            "running '{}': {} tokens (kid {} in the header) against {}, {}; Ctrl-C stops and keeps what was measured",
             session.p.name,
             session.store.len(),
+            kids.join(", "),
             session.url,
             load.describe()
         );
@@ -57,6 +69,11 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
     session.stop();
     let p = &session.p;
     results.thresholds = p.run.thresholds.iter().map(|t| t.evaluate(&results)).collect();
+    if p.run.require_accepts
+        && let Some(v) = crate::gate::thresholds::accept_path_unexercised(&results)
+    {
+        results.thresholds.push(v);
+    }
     let mut file = output.file;
     serde_json::to_writer_pretty(file.writer(), &results)
         .context("encoding results")

@@ -7,7 +7,7 @@ use crate::session::prepare;
 
 /// Runs `jwtstorm validate`.
 pub fn run(args: ValidateArgs) -> Result<i32, Failure> {
-    let p = prepare(&args.scenario, &args.overrides)?;
+    let p = prepare(args.scenario.as_deref(), &args.overrides, &args.source)?;
     let c = p.check()?;
     let thresholds = match c.thresholds {
         0 => String::new(),
@@ -15,7 +15,7 @@ pub fn run(args: ValidateArgs) -> Result<i32, Failure> {
     };
     println!(
         "{}: ok — '{}', {} {} token(s) ({} key(s): {}), {}, target {}{thresholds}",
-        args.scenario.display(),
+        p.loaded.path.display(),
         p.name,
         c.tokens,
         alg::name(c.alg),
@@ -24,5 +24,8 @@ pub fn run(args: ValidateArgs) -> Result<i32, Failure> {
         c.load,
         c.target,
     );
+    if let Some(w) = &c.warning {
+        eprintln!("warning: {w}");
+    }
     Ok(exit::OK)
 }

@@ -67,6 +67,28 @@ pub struct Threshold {
     pub limit: f64,
 }
 
+/// The default check a gate always makes: when valid tokens were sent and not one was accepted
+/// (the accept path never exercised: every key, audience or clock wrong), a failing verdict;
+/// `None` otherwise. `[gate] require_accepts = false` or `--allow-no-accepts` turns it off.
+pub fn accept_path_unexercised(r: &Results) -> Option<Verdict> {
+    use crate::model::{Judgement, Outcome};
+    let valid = r.classes.get(TokenClass::Valid.name())?;
+    let sent = valid.outcome(Outcome::Accepted) + valid.outcome(Outcome::Rejected);
+    let accepted = valid.judged(Judgement::CorrectAccept);
+    (sent > 0 && accepted == 0 && r.totals.correct_accepts == 0).then(|| Verdict {
+        name: "valid.correct_accepts".into(),
+        condition: "> 0".into(),
+        unit: Unit::Count,
+        value: Some(0.0),
+        limit: 0.0,
+        passed: false,
+        note: Some(format!(
+            "{sent} valid token(s) were answered and none was accepted: the accept path was never \
+             exercised (turn this check off with [gate] require_accepts = false or --allow-no-accepts)"
+        )),
+    })
+}
+
 /// Parses a threshold written in one piece, as flags take it: `p99 < 20ms`.
 pub fn parse_one(text: &str) -> Result<Threshold, String> {
     let at = text

@@ -211,6 +211,27 @@ impl TokenStore {
         self.data.slice(start..self.ends[i] as usize)
     }
 
+    /// Of the `valid` tokens: how many, how many are expired at `now`, and how many more
+    /// expire by `end` (Unix seconds).
+    pub fn expiry(&self, now: i64, end: i64) -> (u64, u64, u64) {
+        let (mut valid, mut expired, mut expiring) = (0, 0, 0);
+        for i in 0..self.len() {
+            let (class, expect) = self.label(i);
+            if class != TokenClass::Valid {
+                continue;
+            }
+            valid += 1;
+            if let Expect::AcceptWithin { until: Some(u), .. } = expect {
+                if u <= now {
+                    expired += 1;
+                } else if u <= end {
+                    expiring += 1;
+                }
+            }
+        }
+        (valid, expired, expiring)
+    }
+
     /// Token `i`'s class and expected answer.
     pub fn label(&self, i: usize) -> (TokenClass, Expect) {
         (self.classes[i], self.expects[i])

@@ -232,6 +232,17 @@ pub fn notes(r: &Results) -> Vec<String> {
             thousands(t.not_sent)
         ));
     }
+    if let Some(v) = r.classes.get("valid") {
+        use crate::model::Judgement;
+        let late = v.judged(Judgement::CorrectReject) + v.judged(Judgement::FalseAccept);
+        if late > 0 {
+            out.push(format!(
+                "note        {} valid token(s) were sent outside their window (after exp or before nbf): \
+                 a correct verifier refuses them",
+                thousands(late)
+            ));
+        }
+    }
     let connect = err("connect_refused") + err("connect_timeout") + err("connect");
     if t.completed == 0 && connect > 0 {
         out.push(format!(

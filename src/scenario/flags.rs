@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::cli::{KeyArgs, LoadOverrides, MintArgs, PolicyArgs};
+use crate::cli::{KeyArgs, LoadOverrides, MintArgs, PolicyArgs, TokenArgs};
 use crate::error::{ExitCode, exit};
 use crate::model::{Model, Stage};
 use crate::scenario::resolve::{self, KeySource, Settings};
@@ -29,6 +29,15 @@ impl ExitCode for FlagError {
 
 fn flag(message: impl Into<String>) -> FlagError {
     FlagError::Flag(message.into())
+}
+
+/// Settings from a read scenario, with the key, policy and token flags laid over them.
+pub fn settings_of(loaded: &Loaded, src: &crate::cli::SourceArgs) -> Result<Settings, FlagError> {
+    let mut s = Settings::from_scenario(loaded)?;
+    apply_key_args(&mut s, &src.keys)?;
+    apply_policy_args(&mut s, &src.policy)?;
+    apply_token_args(&mut s, &src.tokens)?;
+    Ok(s)
 }
 
 /// Settings from an optional scenario, with key and policy flags laid over them.
@@ -136,13 +145,25 @@ fn apply_policy_args(s: &mut Settings, p: &PolicyArgs) -> Result<(), FlagError> 
 }
 
 /// Lays `mint`'s token flags over the settings.
-pub fn apply_token_args(s: &mut Settings, a: &MintArgs) -> Result<(), FlagError> {
+pub fn apply_mint_args(s: &mut Settings, a: &MintArgs) -> Result<(), FlagError> {
+    apply_token_args(s, &a.tokens())?;
+    if let Some(seed) = a.seed {
+        s.tokens.seed = seed;
+    }
+    if a.no_iat {
+        s.tokens.iat = false;
+    }
+    if a.no_jti {
+        s.tokens.jti = false;
+    }
+    Ok(())
+}
+
+/// Lays the token flags over the settings.
+pub fn apply_token_args(s: &mut Settings, a: &TokenArgs) -> Result<(), FlagError> {
     let t = &mut s.tokens;
     if let Some(n) = a.count {
         t.count = resolve::check_count(n).map_err(|e| flag(format!("--count: {e}")))?;
-    }
-    if let Some(seed) = a.seed {
-        t.seed = seed;
     }
     if let Some(now) = &a.now {
         t.now = Some(resolve::parse_now(now).map_err(|e| flag(format!("--now: {e}")))?);
@@ -155,12 +176,6 @@ pub fn apply_token_args(s: &mut Settings, a: &MintArgs) -> Result<(), FlagError>
     }
     if let Some(nbf) = &a.nbf {
         t.nbf_offset = Some(resolve::parse_offset(nbf).map_err(|e| flag(format!("--nbf: {e}")))?);
-    }
-    if a.no_iat {
-        t.iat = false;
-    }
-    if a.no_jti {
-        t.jti = false;
     }
     for c in &a.claims {
         let (k, v) = c
@@ -264,6 +279,60 @@ pub fn apply_overrides(run: &mut RunSettings, o: &LoadOverrides) -> Result<(), F
     }
     if let Some(h) = o.http {
         run.target.http = h;
+    }
+    if o.allow_no_accepts {
+        run.require_accepts = false;
+    }
+    let t = &mut run.target;
+    for h in &o.headers {
+        let (name, value) = h
+            .split_once(':')
+            .ok_or_else(|| flag(format!("-H '{h}': expected 'Name: value'")))?;
+        let (name, value) = (name.trim(), value.trim());
+        crate::scenario::target::check_header(name, value).map_err(|e| flag(format!("-H: {e}")))?;
+        t.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        t.headers.push((name.to_string(), value.to_string()));
+    }
+    if let Some(m) = &o.method {
+        t.method = crate::scenario::target::check_method(m).map_err(|e| flag(format!("--method: {e}")))?;
+    }
+    if let Some(b) = &o.body {
+        t.body = b.as_bytes().to_vec();
+    }
+    if let Some(p) = &o.body_file {
+        t.body = crate::files::read_capped(p, crate::files::TEXT_CAP)
+            .map_err(|e| flag(format!("--body-file '{}': {e}", p.display())))?;
+    }
+    t.body_bytes = t.body.len();
+    if let Some(p) = &o.token_in {
+        t.token = p.clone();
+    }
+    if let Some(d) = o.timeout {
+        if d.is_zero() {
+            return Err(flag("--timeout: must be longer than 0s"));
+        }
+        t.timeout = d;
+    }
+    if let Some(d) = o.connect_timeout {
+        if d.is_zero() {
+            return Err(flag("--connect-timeout: must be longer than 0s"));
+        }
+        t.connect_timeout = d;
+    }
+    if let Some(p) = &o.ca_file {
+        if !p.is_file() {
+            return Err(flag(format!("--ca-file: no such file '{}'", p.display())));
+        }
+        t.ca_file = Some(p.clone());
+    }
+    if o.insecure {
+        t.insecure = true;
+    }
+    if let Some(h) = &o.reason_header {
+        if hyper::header::HeaderName::from_bytes(h.as_bytes()).is_err() {
+            return Err(flag(format!("--reason-header: '{h}' is not a header name")));
+        }
+        t.reason_header = Some(h.to_ascii_lowercase());
     }
     Ok(())
 }

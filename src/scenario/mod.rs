@@ -48,6 +48,8 @@ pub struct GateSection {
     pub abort_on_fail: Option<bool>,
     /// Start those checks this long into the run (default: the warmup plus 5 s).
     pub abort_after: Option<Spanned<String>>,
+    /// Fail a run that sent valid tokens and had none accepted (default true).
+    pub require_accepts: Option<bool>,
 }
 
 /// `[capacity]`: the SLOs and bounds of `jwtstorm capacity`.
@@ -303,7 +305,7 @@ impl Loaded {
                     }
                     // An unknown top-level table or key names itself in the message.
                     (None, _) if e.message().starts_with("unknown field") => e.message().to_string(),
-                    (_, Some(k)) => format!("{k}: {}", e.message()),
+                    (_, Some(k)) => format!("{k}: {}{}", e.message(), duration_hint(&k, e.message())),
                     _ => e.message().to_string(),
                 };
                 Err(ScenarioError { location, message })
@@ -379,6 +381,32 @@ fn key_at(text: &str, offset: usize) -> Option<String> {
         Some(t) => format!("{t}.{name}"),
         None => name,
     })
+}
+
+/// For a number given where a duration string belongs (`leeway = 0`), how to write it.
+fn duration_hint(key: &str, message: &str) -> &'static str {
+    const DURATIONS: [&str; 14] = [
+        "duration",
+        "warmup",
+        "grace",
+        "timeout",
+        "connect_timeout",
+        "leeway",
+        "ttl",
+        "nbf",
+        "step",
+        "settle",
+        "confirm",
+        "budget",
+        "abort_after",
+        "boundary_guard",
+    ];
+    let last = key.rsplit('.').next().unwrap_or(key);
+    if DURATIONS.contains(&last) && message.contains("expected a string") {
+        "; a duration is a string with a unit, such as \"0s\", \"250ms\" or \"5m\""
+    } else {
+        ""
+    }
 }
 
 /// The table header a byte offset lies on (`[target]`), for errors in the header itself.

@@ -31,6 +31,9 @@ pub struct RunSettings {
     /// Check thresholds during the run from this point on, and stop at the first failure.
     #[serde(skip)]
     pub abort_after: Option<Duration>,
+    /// Fail a run whose accept path was never exercised (valid tokens sent, none accepted).
+    #[serde(skip)]
+    pub require_accepts: bool,
 }
 
 impl Default for RunSettings {
@@ -45,6 +48,7 @@ impl Default for RunSettings {
             batch: None,
             thresholds: Vec::new(),
             abort_after: None,
+            require_accepts: true,
         }
     }
 }
@@ -109,6 +113,9 @@ impl RunSettings {
             s.abort_after = Some(after);
         } else if let Some(v) = &sc.gate.abort_after {
             return Err(l.error(v, "gate.abort_after", "needs gate.abort_on_fail = true"));
+        }
+        if let Some(r) = sc.gate.require_accepts {
+            s.require_accepts = r;
         }
         if !s.target.embedded && s.target.url.is_none() && !url_given {
             return Err(ScenarioError {

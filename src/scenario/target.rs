@@ -36,6 +36,8 @@ pub struct TargetSettings {
     /// are judged `boundary`, never false.
     #[serde(with = "secs")]
     pub boundary_guard: Duration,
+    /// The response header that carries the target's rejection reason, lower case.
+    pub reason_header: Option<String>,
 }
 
 fn display<T: std::fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
@@ -70,6 +72,7 @@ impl Default for TargetSettings {
             client_key_file: None,
             insecure: false,
             boundary_guard: Duration::from_secs(1),
+            reason_header: None,
         }
     }
 }
@@ -91,27 +94,14 @@ impl TargetSettings {
             target.url = Some(u.get_ref().clone());
         }
         if let Some(m) = &section.method {
-            let upper = m.get_ref().to_ascii_uppercase();
-            if hyper::Method::from_bytes(upper.as_bytes()).is_err() || upper.is_empty() {
-                return Err(l.error(m, "target.method", format!("'{upper}' is not an HTTP method")));
-            }
-            target.method = upper;
+            target.method = check_method(m.get_ref()).map_err(|e| l.error(m, "target.method", e))?;
         }
         if let Some(p) = &section.token {
             target.token = p.get_ref().parse().map_err(|e| l.error(p, "target.token", e))?;
         }
         if let Some(h) = &section.headers {
             for (k, v) in h.get_ref() {
-                if hyper::header::HeaderName::from_bytes(k.as_bytes()).is_err() {
-                    return Err(l.error(h, "target.headers", format!("'{k}' is not a valid header name")));
-                }
-                if hyper::header::HeaderValue::from_str(v).is_err() {
-                    return Err(l.error(
-                        h,
-                        "target.headers",
-                        format!("the value of '{k}' is not a valid header value"),
-                    ));
-                }
+                check_header(k, v).map_err(|e| l.error(h, "target.headers", e))?;
                 target.headers.push((k.clone(), v.clone()));
             }
         }
@@ -229,6 +219,26 @@ fn statuses(l: &Loaded, v: &toml::Spanned<Vec<i64>>, key: &str) -> Result<Status
         return Err(l.error(v, key, "list at least one status"));
     }
     Ok(StatusSet::List(out))
+}
+
+/// Checks a request method; returns it in upper case.
+pub fn check_method(m: &str) -> Result<String, String> {
+    let upper = m.to_ascii_uppercase();
+    if upper.is_empty() || hyper::Method::from_bytes(upper.as_bytes()).is_err() {
+        return Err(format!("'{upper}' is not an HTTP method"));
+    }
+    Ok(upper)
+}
+
+/// Checks a request header's name and value.
+pub fn check_header(name: &str, value: &str) -> Result<(), String> {
+    if hyper::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+        return Err(format!("'{name}' is not a valid header name"));
+    }
+    if hyper::header::HeaderValue::from_str(value).is_err() {
+        return Err(format!("the value of '{name}' is not a valid header value"));
+    }
+    Ok(())
 }
 
 /// Checks a target URL: http or https, with a host.

@@ -25,6 +25,9 @@ pub enum SessionError {
     /// The TLS settings could not be built.
     #[error("{0}")]
     Tls(String),
+    /// The preflight could not reach the target; the message names the cause.
+    #[error("{0}")]
+    Unreachable(String),
     /// The target's host name did not resolve.
     #[error("cannot resolve '{host}'")]
     Resolve {
@@ -60,7 +63,9 @@ impl ExitCode for SessionError {
             | SessionError::Batch(_)
             | SessionError::Tls(_)
             | SessionError::Output { .. } => exit::BAD_INPUT,
-            SessionError::Resolve { .. } | SessionError::Start { .. } => exit::CANNOT_PROCEED,
+            SessionError::Resolve { .. } | SessionError::Start { .. } | SessionError::Unreachable(_) => {
+                exit::CANNOT_PROCEED
+            }
             SessionError::Interrupted => exit::INTERRUPTED,
         }
     }

@@ -4,6 +4,7 @@
 //! replay giving its own [`Results`].
 
 mod error;
+pub mod preflight;
 mod results;
 pub mod target;
 
@@ -19,6 +20,7 @@ pub use error::SessionError;
 pub use target::EMBEDDED_PATH;
 
 use crate::cli::LoadOverrides;
+use crate::cli::SourceArgs;
 use crate::model::{HttpVersion, Model, Order, TransportKind};
 use crate::replay::engine::{self, Finished, Plan};
 use crate::replay::pacer::{Pacer, Staged};
@@ -26,7 +28,7 @@ use crate::replay::tokens::{Formatter, Selector, TokenStore};
 use crate::replay::transport::{HyperTransport, ReqwestSettings, ReqwestTransport, Target};
 use crate::report::live::LiveLine;
 use crate::scenario::Loaded;
-use crate::scenario::flags::{FlagError, apply_overrides};
+use crate::scenario::flags::{FlagError, apply_overrides, settings_of};
 use crate::scenario::resolve::{KeySource, Settings};
 use crate::scenario::run::{LoadSettings, RunSettings};
 use crate::stats::results::Results;
@@ -56,10 +58,16 @@ impl From<FlagError> for SessionError {
     }
 }
 
-/// Reads a scenario and applies overrides; every error names the file, line and key, or the flag.
-pub fn prepare(path: &Path, o: &LoadOverrides) -> Result<Prepared, SessionError> {
-    let loaded = Loaded::read(path)?;
-    let settings = Settings::from_scenario(&loaded)?;
+/// Reads a scenario (or, without one, starts from the defaults) and lays the flags over it;
+/// every error names the file, line and key, or the flag.
+pub fn prepare(path: Option<&Path>, o: &LoadOverrides, src: &SourceArgs) -> Result<Prepared, SessionError> {
+    let loaded = match path {
+        Some(p) => Loaded::read(p)?,
+        None => Loaded::parse(Path::new(FLAGS_SCENARIO), String::new())?,
+    };
+    let path = loaded.path.clone();
+    let path = path.as_path();
+    let settings = settings_of(&loaded, src)?;
     let mut run = RunSettings::from_scenario_with(&loaded, o.url.is_some())?;
     apply_overrides(&mut run, o)?;
     let name = settings.name.clone().unwrap_or_else(|| {
@@ -97,6 +105,17 @@ pub fn prepare(path: &Path, o: &LoadOverrides) -> Result<Prepared, SessionError>
     })
 }
 
+fn expiry_text(valid: u64, expired: u64, expiring: u64) -> String {
+    format!(
+        "of {valid} valid tokens, {expired} are already expired and {expiring} more expire before the run \
+         ends: a correct verifier refuses them then (they are judged so, not as false rejects); \
+         mint a fresh batch or a longer ttl if that is not what you want"
+    )
+}
+
+/// The name a scenario made of flags alone goes by, in errors and as the run's name.
+pub const FLAGS_SCENARIO: &str = "flags";
+
 /// What `validate` found: everything `run` checks, without minting or sending.
 pub struct Checked {
     /// Tokens the run would have: minted, or lines of the batch.
@@ -109,6 +128,8 @@ pub struct Checked {
     pub thresholds: usize,
     /// `embedded`, or the target URL.
     pub target: String,
+    /// Valid tokens that are expired, or will expire during the run.
+    pub warning: Option<String>,
 }
 
 impl Prepared {
@@ -116,6 +137,15 @@ impl Prepared {
     pub fn check(&self) -> Result<Checked, SessionError> {
         crate::capacity::from_scenario(&self.loaded)?;
         check_descriptors(&self.run, false)?;
+        let mut warning = None;
+        let lifetime = self.settings.tokens.ttl + self.settings.policy(self.settings.alg()).leeway;
+        if self.run.batch.is_none() && lifetime < self.run.load.time_bound().as_secs() {
+            warning = Some(format!(
+                "valid tokens live {lifetime}s (ttl plus leeway) but the run lasts {}: those sent after their exp \
+                 are expected to be refused",
+                crate::text::format_duration(self.run.load.time_bound())
+            ));
+        }
         let (alg, keys) = self.settings.load_keys()?;
         let tokens = match &self.run.batch {
             Some(path) => {
@@ -124,7 +154,16 @@ impl Prepared {
                     &format!("the batch '{}'", path.display()),
                 )?;
                 let fmt = Formatter::new(self.run.target.token.clone(), &target::request_path(&self.run));
-                TokenStore::load(path, &fmt)?.len() as u64
+                let store = TokenStore::load(path, &fmt)?;
+                let now = SystemTime::now()
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64);
+                let end = now + self.run.load.time_bound().as_secs() as i64;
+                let (valid, expired, expiring) = store.expiry(now, end);
+                if expired + expiring > 0 {
+                    warning = Some(expiry_text(valid, expired, expiring));
+                }
+                store.len() as u64
             }
             None => {
                 let fmt = Formatter::new(self.run.target.token.clone(), &target::request_path(&self.run));
@@ -138,6 +177,7 @@ impl Prepared {
             kids: keys.iter().map(|k| k.kid.clone()).collect(),
             load,
             thresholds: self.run.thresholds.len(),
+            warning,
             target: if self.run.target.embedded {
                 "embedded".to_string()
             } else {
@@ -451,6 +491,19 @@ impl Session {
             live.clear();
         }
         Ok((finished, tokens_available))
+    }
+
+    /// A warning when `valid` tokens are already expired, or will expire before `load` ends.
+    pub fn expiry_warning(&self, load: &LoadSettings) -> Option<String> {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let end = now + load.time_bound().as_secs() as i64;
+        let (valid, expired, expiring) = self.store.expiry(now, end);
+        if expired + expiring == 0 {
+            return None;
+        }
+        Some(expiry_text(valid, expired, expiring))
     }
 
     /// The results of one replay under `load`.

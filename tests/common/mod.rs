@@ -125,6 +125,9 @@ impl Fixture {
             "--out",
             out.to_str().unwrap(),
             "--quiet",
+            // These tests are about the run itself, faults included; `tests/preflight.rs` is
+            // about the preflight.
+            "--no-preflight",
         ];
         argv.extend_from_slice(extra);
         let code = match jwtstorm::run(Cli::try_parse_from(argv).unwrap()) {
