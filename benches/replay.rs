@@ -121,7 +121,7 @@ fn bench(c: &mut Criterion) {
             seconds.sent(second);
             seconds.completed(second, outcome, verdict, us + 50);
             if rec.wants_sample(&e) {
-                rec.keep_sample(&e, b"body");
+                rec.keep_sample(&e, b"body", 0, b"Bearer a.b.c");
             }
         })
     });

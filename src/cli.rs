@@ -331,6 +331,10 @@ pub struct ServeArgs {
     /// Accept every token with a signature-free check (a deliberately vulnerable verifier).
     #[arg(long, help_heading = "Test knobs")]
     pub vulnerable: bool,
+    /// State another reason than the real one, FROM=TO (repeatable): `expired=bad_signature`
+    /// answers expired tokens as if their signature were bad (for reason-aware judging).
+    #[arg(long, value_name = "FROM=TO", help_heading = "Test knobs")]
+    pub misreport_reason: Vec<String>,
     /// Close each connection after N responses (Connection: close), like a keep-alive limit.
     #[arg(long, value_name = "N", help_heading = "Test knobs")]
     pub keepalive_max: Option<u64>,

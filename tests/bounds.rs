@@ -263,6 +263,7 @@ fn a_client_thread_that_panics_fails_the_run() {
         connect_timeout: Duration::from_secs(1),
         grace: Duration::from_secs(1),
         boundary_guard: Duration::from_secs(1),
+        reasons: None,
     };
     let started = Instant::now();
     let finished = execute(plan, Panics, &no, |_| None);

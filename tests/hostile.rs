@@ -297,3 +297,14 @@ fn duplicate_keys_and_inline_tables_name_the_key() {
         refused(dir.path(), &["validate", "s.toml"], needle);
     }
 }
+
+#[test]
+fn a_number_where_a_duration_belongs_says_how_to_write_one() {
+    let dir = tempfile::tempdir().unwrap();
+    scenario(dir.path(), "[verifier]\nleeway = 0\n");
+    refused(
+        dir.path(),
+        &["validate", "s.toml"],
+        "verifier.leeway: invalid type: integer `0`, expected a string; a duration is a string with a unit, such as \"0s\"",
+    );
+}

@@ -403,3 +403,80 @@ fn tokens_that_expired_before_the_run_are_announced() {
         "{out}"
     );
 }
+
+#[test]
+fn print_scenario_writes_a_file_that_reproduces_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("secret"), SECRET).unwrap();
+    let server = Server::hs256(
+        Policy {
+            audience: Some("api://orders".into()),
+            ..Policy::for_alg(Algorithm::HS256)
+        },
+        Knobs::default(),
+    );
+    let url = server.url();
+    // A pinned clock, so both runs mint the same batch.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    let flags = [
+        "--url",
+        url.as_str(),
+        "--secret-file",
+        "secret",
+        "--audience",
+        "api://orders",
+        "--now",
+        now.as_str(),
+        "--ttl",
+        "1h",
+        "--mix",
+        "valid=9,expired=1",
+        "--count",
+        "200",
+        "--claim",
+        "sub=user-{i}",
+        "-H",
+        "X-Tenant: acme",
+        "-n",
+        "200",
+        "-c",
+        "2",
+        "--threshold",
+        "false_accepts == 0",
+    ];
+    let mut print = vec!["run", "--print-scenario"];
+    print.extend_from_slice(&flags);
+    let (code, toml, err) = jwtstorm(d, &print);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!toml.contains(SECRET), "secrets by reference only");
+    std::fs::write(d.join("printed.toml"), &toml).unwrap();
+    let (code, _, err) = jwtstorm(d, &["validate", "printed.toml"]);
+    assert_eq!(code, Some(0), "{err}\n{toml}");
+    // The same run from the flags and from the file: the same scenario as run.
+    let mut from_flags = vec!["run", "--out", "a", "--quiet"];
+    from_flags.extend_from_slice(&flags);
+    let (code, _, err) = jwtstorm(d, &from_flags);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, _, err) = jwtstorm(d, &["run", "printed.toml", "--out", "b", "--quiet"]);
+    assert_eq!(code, Some(0), "{err}\n{toml}");
+    let read = |f: &str| -> Value {
+        let r: Value =
+            serde_json::from_str(&std::fs::read_to_string(d.join(f).join("results.json")).unwrap()).unwrap();
+        let mut s = r["scenario"].clone();
+        s.as_object_mut().unwrap().remove("file");
+        // The printed file names the secret by its absolute path; the flags, as typed.
+        let source = s["keys"]["source"].as_str().unwrap().to_string();
+        assert!(
+            source.starts_with("secret_file ") && source.ends_with("secret"),
+            "{source}"
+        );
+        s["keys"].as_object_mut().unwrap().remove("source");
+        s
+    };
+    assert_eq!(read("a"), read("b"));
+}

@@ -97,7 +97,7 @@ fn report_html_is_self_contained_and_well_formed() {
     // The false accepts and failing thresholds are there, flagged.
     assert!(html.contains("<span class=\"bad\">FAIL</span>"));
     assert!(html.contains("alg_none"));
-    assert!(html.contains("Sample bodies of unexpected answers"));
+    assert!(html.contains("Evidence: sample answers by class and verdict"));
 }
 
 #[test]

@@ -18,6 +18,13 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
     // Before anything slow: a Ctrl-C while minting must still end cleanly.
     let interrupt = crate::interrupt::install();
     let p = prepare(args.scenario.as_deref(), &args.overrides, &args.source)?;
+    if args.print_scenario {
+        print!(
+            "{}",
+            crate::scenario::write::to_toml(&p.name, &p.settings, &p.run)
+        );
+        return Ok(exit::OK);
+    }
     let output = p.create_output(args.out.as_deref(), SystemTime::now())?;
     let (out_dir, results_path) = (output.dir, output.results);
 

@@ -11,7 +11,7 @@ use crate::scenario::flags::settings;
 use crate::scenario::resolve::KeySource;
 use crate::token::keys::JwkSet;
 use crate::verifier::server::{self, Knobs, Limits, ServerConfig};
-use crate::verifier::verify::Verifier;
+use crate::verifier::verify::{Reason, Verifier};
 
 /// Runs `jwtstorm serve`.
 pub fn run(args: ServeArgs) -> Result<i32, Failure> {
@@ -86,7 +86,23 @@ pub fn run(args: ServeArgs) -> Result<i32, Failure> {
     {
         return Err(anyhow::anyhow!("--stall must be shorter than --every")).or_bad_input();
     }
+    let mut misreport = Vec::new();
+    for m in &args.misreport_reason {
+        let pair = m
+            .split_once('=')
+            .and_then(|(a, b)| Some((Reason::parse(a.trim())?, Reason::parse(b.trim())?)));
+        match pair {
+            Some(p) => misreport.push(p),
+            None => {
+                return Err(anyhow::anyhow!(
+                    "--misreport-reason '{m}': expected FROM=TO, two reasons such as expired=bad_signature"
+                ))
+                .or_bad_input();
+            }
+        }
+    }
     let knobs = Knobs {
+        misreport,
         delay,
         max_concurrency: args.max_concurrency,
         stall: args.stall.zip(args.every),

@@ -45,6 +45,8 @@ pub enum Metric {
     Count,
     Scheduled,
     Cancelled,
+    /// Tokens rejected for another reason than their class's (reason-aware judging).
+    WrongReason,
     /// Transport errors, unexpected statuses and cancelled requests over the scheduled ones.
     ErrorRate,
     /// False accepts over every answer to a token that should be rejected.
@@ -59,7 +61,7 @@ pub enum Metric {
 
 impl Metric {
     /// Every metric, latency first.
-    pub const ALL: [Metric; 27] = [
+    pub const ALL: [Metric; 28] = [
         Metric::P50,
         Metric::P75,
         Metric::P90,
@@ -81,6 +83,7 @@ impl Metric {
         Metric::Count,
         Metric::Scheduled,
         Metric::Cancelled,
+        Metric::WrongReason,
         Metric::ErrorRate,
         Metric::FalseAcceptRate,
         Metric::FalseRejectRate,
@@ -113,6 +116,7 @@ impl Metric {
             Metric::Count => "count",
             Metric::Scheduled => "scheduled",
             Metric::Cancelled => "cancelled",
+            Metric::WrongReason => "wrong_reason",
             Metric::ErrorRate => "error_rate",
             Metric::FalseAcceptRate => "false_accept_rate",
             Metric::FalseRejectRate => "false_reject_rate",

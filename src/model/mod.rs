@@ -6,6 +6,7 @@ pub mod format;
 pub mod load;
 pub mod metric;
 pub mod outcome;
+pub mod reason;
 pub mod request;
 pub mod status;
 
@@ -13,5 +14,6 @@ pub use format::Format;
 pub use load::{Model, Order, Stage};
 pub use metric::{Metric, Unit};
 pub use outcome::{ErrorKind, Judgement, Outcome, PerJudgement, PerOutcome};
+pub use reason::ReasonMap;
 pub use request::{HttpVersion, Placement, TransportKind};
 pub use status::StatusSet;

@@ -66,17 +66,21 @@ pub enum Judgement {
     /// An answer sent within the guard band around a token's expiry or `nbf`: either answer is
     /// right, so it is counted apart and never as a false accept or reject.
     Boundary,
+    /// Rejected, as it should be, but for another reason than its class's (reason-aware
+    /// judging only).
+    RejectedOtherReason,
 }
 
 impl Judgement {
     /// Every judgement, in report order.
-    pub const ALL: [Judgement; 6] = [
+    pub const ALL: [Judgement; 7] = [
         Judgement::CorrectAccept,
         Judgement::CorrectReject,
         Judgement::FalseAccept,
         Judgement::FalseReject,
         Judgement::NoVerdict,
         Judgement::Boundary,
+        Judgement::RejectedOtherReason,
     ];
 
     /// The judgement's name in results.
@@ -88,6 +92,7 @@ impl Judgement {
             Judgement::FalseReject => "false_reject",
             Judgement::NoVerdict => "no_verdict",
             Judgement::Boundary => "boundary",
+            Judgement::RejectedOtherReason => "rejected_other_reason",
         }
     }
 
@@ -227,7 +232,7 @@ impl PerOutcome<u64> {
 /// One count per [`Judgement`], indexed by the judgement rather than by position.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct PerJudgement(pub [u64; 6]);
+pub struct PerJudgement(pub [u64; 7]);
 
 impl std::ops::Index<Judgement> for PerJudgement {
     type Output = u64;

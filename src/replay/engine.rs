@@ -49,6 +49,8 @@ pub struct Plan {
     pub grace: Duration,
     /// Answers sent within this band centred on a time-bound token's boundary are `boundary`.
     pub boundary_guard: Duration,
+    /// Reason-aware judging, when the target states its reasons.
+    pub reasons: Option<Arc<crate::model::ReasonMap>>,
 }
 
 /// What the aggregator shows each second.
@@ -457,23 +459,38 @@ async fn connection<T: Transport + Send + Sync>(
         flight.set(flight.get() - 1);
         let end = Instant::now();
 
-        let (outcome, status, error, body) = match result {
-            Ok((status, body)) => (
+        let (outcome, status, error, body, stated) = match result {
+            Ok((status, body, stated)) => (
                 Outcome::of_status(status, &plan.accept, &plan.reject),
                 Some(status),
                 None,
                 body,
+                stated,
             ),
-            Err(kind) => (Outcome::TransportError, None, Some(kind), None),
+            Err(kind) => (Outcome::TransportError, None, Some(kind), None, None),
         };
         connect_failures = match error {
             Some(k) if k.is_connect() => connect_failures.saturating_add(1),
             _ => 0,
         };
+        let mut verdict = Judgement::judge_near(outcome, should_accept, near_boundary);
+        // Reason-aware judging: a rejection for another reason than the class's.
+        let reason = match (&plan.reasons, outcome) {
+            (Some(map), Outcome::Rejected) => stated
+                .or_else(|| body.as_deref().and_then(|b| map.from_body(b)))
+                .map(|r| map.canonical(&r)),
+            _ => None,
+        };
+        if verdict == Judgement::CorrectReject
+            && let Some(r) = &reason
+            && r != class.reason()
+        {
+            verdict = Judgement::RejectedOtherReason;
+        }
         let ex = Exchange {
             class,
             outcome,
-            verdict: Judgement::judge_near(outcome, should_accept, near_boundary),
+            verdict,
             status,
             error,
             // A request that left early is measured from when it left, so the corrected
@@ -485,13 +502,16 @@ async fn connection<T: Transport + Send + Sync>(
         {
             let mut rec = state.recorder.borrow_mut();
             rec.record(&ex);
+            if let Some(r) = &reason {
+                rec.reason(&ex, r);
+            }
             if rec.wants_sample(&ex) {
                 let text = match (&body, error) {
                     (Some(b), _) => b.clone(),
                     (None, Some(k)) => k.name().as_bytes().to_vec(),
                     (None, None) => Vec::new(),
                 };
-                rec.keep_sample(&ex, &text);
+                rec.keep_sample(&ex, &text, ti as u64, &plan.tokens.value(ti));
             }
         }
         state.seconds.borrow_mut().completed(
@@ -535,7 +555,7 @@ async fn exchange<T: Transport + Send + Sync>(
     should_accept: bool,
     class: crate::token::classes::TokenClass,
     state: &WorkerState,
-) -> Result<(u16, Option<Vec<u8>>), ErrorKind> {
+) -> Result<(u16, Option<Vec<u8>>, Option<String>), ErrorKind> {
     let mut req = plan.target.request(plan.tokens.value(ti))?;
     let keep = |status: u16| {
         let outcome = Outcome::of_status(status, &plan.accept, &plan.reject);
@@ -549,7 +569,9 @@ async fn exchange<T: Transport + Send + Sync>(
             uncorrected: Duration::ZERO,
             warmup: false,
         };
-        state.recorder.borrow().wants_sample(&probe)
+        // A reason in a JSON body needs the body of every rejection.
+        (outcome == Outcome::Rejected && plan.reasons.as_ref().is_some_and(|r| r.json_field.is_some()))
+            || state.recorder.borrow().wants_sample(&probe)
     };
     // The whole exchange, connect included, lasts at most the request timeout.
     let give_up = Instant::now() + plan.timeout;
@@ -584,7 +606,7 @@ async fn exchange<T: Transport + Send + Sync>(
                 if reply.truncated {
                     *conn = None;
                 }
-                return Ok((reply.status, reply.body));
+                return Ok((reply.status, reply.body, reply.reason));
             }
         }
     }

@@ -18,6 +18,8 @@ use crate::stats::recorder::SAMPLE_BYTES;
 #[derive(Debug)]
 pub struct Reply {
     pub status: u16,
+    /// The target's stated reason for a rejection, when a reason header is configured.
+    pub reason: Option<String>,
     /// The first bytes of the body, when the caller asked to keep them.
     pub body: Option<Vec<u8>>,
     /// The body was larger than the cap; the connection was dropped.
@@ -121,6 +123,8 @@ pub struct HyperTransport {
     pub max_body: u64,
     /// For `https://` targets: the connector and the name the certificate must carry.
     pub tls: Option<(tokio_rustls::TlsConnector, rustls::pki_types::ServerName<'static>)>,
+    /// The header that carries the target's rejection reason (see [`stated_reason`]).
+    pub reason_header: Option<String>,
 }
 
 /// A hyper connection.
@@ -217,7 +221,13 @@ impl Transport for HyperTransport {
             }
         };
         let status = resp.status().as_u16();
-        read_body(resp.into_body(), self.max_body, keep(status), status).await
+        let reason = self
+            .reason_header
+            .as_deref()
+            .and_then(|h| stated_reason(resp.headers(), h));
+        let mut reply = read_body(resp.into_body(), self.max_body, keep(status), status).await?;
+        reply.reason = reason;
+        Ok(reply)
     }
 }
 
@@ -253,6 +263,7 @@ impl BodySink {
     fn finish(&mut self, truncated: bool) -> Reply {
         Reply {
             status: self.status,
+            reason: None,
             body: self.kept.take(),
             truncated,
         }
@@ -260,6 +271,20 @@ impl BodySink {
 }
 
 /// Reads and discards a body up to `max` bytes, keeping the first bytes when asked.
+/// The reason a target states for its answer in `header`; for `www-authenticate`, the RFC 6750
+/// Bearer challenge's `error_description`, else its `error`.
+pub fn stated_reason(headers: &hyper::HeaderMap, header: &str) -> Option<String> {
+    let value = headers.get(header)?.to_str().ok()?;
+    if !header.eq_ignore_ascii_case("www-authenticate") {
+        return Some(value.trim().to_string());
+    }
+    let param = |key: &str| {
+        let at = value.find(&format!("{key}=\""))? + key.len() + 2;
+        Some(value[at..].split('"').next()?.to_string())
+    };
+    param("error_description").or_else(|| param("error"))
+}
+
 pub async fn read_body<B>(mut body: B, max: u64, keep: bool, status: u16) -> Result<Reply, Failed>
 where
     B: hyper::body::Body<Data = Bytes> + Unpin,
@@ -299,6 +324,8 @@ pub struct ReqwestSettings {
     pub connect_timeout: Duration,
     pub max_body: u64,
     pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    /// The header that carries the target's rejection reason.
+    pub reason_header: Option<String>,
 }
 
 impl ReqwestTransport {
@@ -365,13 +392,21 @@ impl Transport for ReqwestTransport {
             .map_err(|_| Failed::sent(ErrorKind::Request, false))?;
         let resp = self.client.execute(req).await.map_err(failed)?;
         let status = resp.status().as_u16();
+        let reason = self
+            .settings
+            .reason_header
+            .as_deref()
+            .and_then(|h| stated_reason(resp.headers(), h));
         let mut sink = BodySink::new(status, keep(status), self.settings.max_body);
         let mut resp = resp;
         while let Some(chunk) = resp.chunk().await.map_err(failed)? {
-            if let Some(reply) = sink.push(&chunk) {
+            if let Some(mut reply) = sink.push(&chunk) {
+                reply.reason = reason;
                 return Ok(reply);
             }
         }
-        Ok(sink.finish(false))
+        let mut reply = sink.finish(false);
+        reply.reason = reason;
+        Ok(reply)
     }
 }

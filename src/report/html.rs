@@ -16,7 +16,7 @@ h1{font-size:1.6rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid 
 table{border-collapse:collapse;margin:.5rem 0;font-size:.9rem}th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:right}\
 th:first-child,td:first-child{text-align:left}th{background:#f4f4f4}.bad{color:#d62728;font-weight:bold}.ok{color:#2ca02c}\
 .chart svg{max-width:100%;height:auto;border:1px solid #eee;margin:.5rem 0}pre{background:#f7f7f7;padding:.75rem;overflow:auto;font-size:.8rem}\
-.note{background:#fff4e5;border-left:4px solid #ff7f0e;padding:.5rem 1rem}@media print{.chart{page-break-inside:avoid}}";
+.note{background:#fff4e5;border-left:4px solid #ff7f0e;padding:.5rem 1rem}code{word-break:break-all;font-size:.75rem}@media print{.chart{page-break-inside:avoid}}";
 
 fn table(o: &mut String, head: &[&str], rows: &[Vec<String>]) {
     o.push_str("<table><thead><tr>");
@@ -162,8 +162,16 @@ pub fn render(r: &Results) -> String {
     o.push_str("<h2>Correctness: token class against outcome</h2>\n");
     html_table(
         &mut o,
-        &table::classes(r).without(&["count"]).without_zero("boundary"),
+        &table::classes(r)
+            .without(&["count"])
+            .without_zero("boundary")
+            .without_zero("other reason"),
     );
+    let reasons = table::reasons(r);
+    if !reasons.rows.is_empty() {
+        o.push_str("<h2>Reasons stated by the target</h2>\n");
+        html_table(&mut o, &reasons);
+    }
 
     let codes: Vec<Vec<String>> = r
         .status_codes
@@ -181,22 +189,30 @@ pub fn render(r: &Results) -> String {
     }
 
     if !r.samples.is_empty() {
-        o.push_str("<h2>Sample bodies of unexpected answers</h2>\n");
-        for s in &r.samples {
+        o.push_str("<h2>Evidence: sample answers by class and verdict</h2>\n");
+        let mut samples: Vec<&crate::stats::recorder::Sample> = r.samples.iter().collect();
+        samples.sort_by_key(|s| (s.class.name(), s.verdict.name()));
+        let mut group = None;
+        for s in samples {
+            let key = (s.class.name(), s.verdict.name());
+            if group != Some(key) {
+                let _ = writeln!(o, "<h3>{} — {}</h3>", escape(key.0), escape(key.1));
+                group = Some(key);
+            }
             let what = match (s.status, s.error) {
                 (Some(code), _) => format!("HTTP {code}"),
                 (None, Some(e)) => e.name().to_string(),
                 (None, None) => "no answer".into(),
             };
-            let verdict = s.verdict.name();
-            let _ = writeln!(
-                o,
-                "<p>{} — {} — {}</p><pre>{}</pre>",
-                escape(s.class.name()),
-                escape(&what),
-                escape(verdict),
-                escape(&s.body)
-            );
+            let variant = s
+                .variant
+                .as_ref()
+                .map_or(String::new(), |v| format!(" ({})", escape(v)));
+            let token = match (s.index, &s.token) {
+                (Some(i), Some(t)) => format!(" — token {i}{variant}: <code>{}</code>", escape(t)),
+                _ => String::new(),
+            };
+            let _ = writeln!(o, "<p>{}{token}</p><pre>{}</pre>", escape(&what), escape(&s.body));
         }
     }
 

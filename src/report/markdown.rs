@@ -177,8 +177,14 @@ pub fn render(r: &Results) -> String {
         &mut o,
         &table::classes(r)
             .without(&["count", "p50 (corr.)", "p99 (corr.)"])
-            .without_zero("boundary"),
+            .without_zero("boundary")
+            .without_zero("other reason"),
     );
+    let reasons = table::reasons(r);
+    if !reasons.rows.is_empty() {
+        let _ = writeln!(o, "\n## Reasons stated by the target\n");
+        md_table(&mut o, &reasons);
+    }
     if !r.thresholds.is_empty() {
         let _ = writeln!(o, "\n## Thresholds\n");
         let _ = writeln!(o, "| threshold | condition | measured | verdict |");

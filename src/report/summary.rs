@@ -138,7 +138,10 @@ pub fn render(r: &Results, colour: bool) -> String {
         ),
     );
     // Per class: the shared table, in fixed-width columns; alarms in red.
-    let classes = table::classes(r).without(&["expected"]).without_zero("boundary");
+    let classes = table::classes(r)
+        .without(&["expected"])
+        .without_zero("boundary")
+        .without_zero("other reason");
     const WIDTHS: [usize; 10] = [20, 9, 9, 9, 10, 8, 9, 9, 10, 10];
     let line = |cells: Vec<(String, bool)>| {
         let mut l = String::from(" ");
@@ -242,6 +245,22 @@ pub fn notes(r: &Results) -> Vec<String> {
                 thousands(late)
             ));
         }
+    }
+    if t.rejected_other_reason > 0 {
+        let classes: Vec<String> = r
+            .classes
+            .iter()
+            .filter(|(_, c)| c.judged(crate::model::Judgement::RejectedOtherReason) > 0)
+            .map(|(name, c)| {
+                let stated: Vec<String> = c.reasons.iter().map(|(k, n)| format!("{k} × {n}")).collect();
+                format!("{name} ({})", stated.join(", "))
+            })
+            .collect();
+        out.push(format!(
+            "note        {} token(s) were rejected for another reason than their class's: {}",
+            thousands(t.rejected_other_reason),
+            classes.join("; ")
+        ));
     }
     let connect = err("connect_refused") + err("connect_timeout") + err("connect");
     if t.completed == 0 && connect > 0 {

@@ -137,6 +137,41 @@ pub fn totals(r: &Results) -> Table {
     }
 }
 
+/// The reasons the target stated per class (reason-aware judging), beside the reason each
+/// class deserves; empty when the target states none.
+pub fn reasons(r: &Results) -> Table {
+    let rows = r
+        .classes
+        .iter()
+        .filter(|(_, c)| !c.reasons.is_empty())
+        .map(|(name, c)| {
+            let deserved = name
+                .parse::<crate::token::classes::TokenClass>()
+                .map_or("-", |k| k.reason());
+            let stated: Vec<String> = c
+                .reasons
+                .iter()
+                .map(|(k, n)| format!("{k} × {}", thousands(*n)))
+                .collect();
+            vec![
+                Cell::Text(name.clone()),
+                Cell::Text(deserved.to_string()),
+                Cell::Text(stated.join(", ")),
+                Cell::Alarm(c.judged(Judgement::RejectedOtherReason)),
+            ]
+        })
+        .collect();
+    Table {
+        columns: vec![
+            words("class"),
+            words("deserved"),
+            words("stated by the target"),
+            col("other reason", "other rsn"),
+        ],
+        rows,
+    }
+}
+
 /// Correctness per token class: what it deserved, what it got, and its corrected latency.
 pub fn classes(r: &Results) -> Table {
     let rows = r
@@ -155,6 +190,7 @@ pub fn classes(r: &Results) -> Table {
                 Cell::Alarm(c.judged(Judgement::FalseAccept)),
                 Cell::Alarm(c.judged(Judgement::FalseReject)),
                 Cell::Count(c.judged(Judgement::Boundary)),
+                Cell::Alarm(c.judged(Judgement::RejectedOtherReason)),
                 Cell::Micros(all.map(|p| p.p50)),
                 Cell::Micros(all.map(|p| p.p99)),
             ]
@@ -172,6 +208,7 @@ pub fn classes(r: &Results) -> Table {
             col("false accepts", "false acc"),
             col("false rejects", "false rej"),
             col("boundary", "boundary"),
+            col("other reason", "other rsn"),
             col("p50 (corr.)", "p50 corr"),
             col("p99 (corr.)", "p99 corr"),
         ],

@@ -6,6 +6,7 @@ pub mod load;
 pub mod resolve;
 pub mod run;
 pub mod target;
+pub mod write;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -101,6 +102,13 @@ pub struct TargetSection {
     /// Skip TLS certificate verification (opt-in).
     pub insecure: Option<bool>,
     pub boundary_guard: Option<Spanned<String>>,
+    /// The response header that states why a token was rejected (`www-authenticate` reads the
+    /// RFC 6750 challenge).
+    pub reason_header: Option<Spanned<String>>,
+    /// The top-level field of a JSON body that states it.
+    pub reason_json: Option<Spanned<String>>,
+    /// Translations of the target's reasons into jwtstorm's (`bad_audience = "wrong_audience"`).
+    pub reasons: Option<Spanned<BTreeMap<String, String>>>,
 }
 
 /// `[load]`: the load model.

@@ -38,6 +38,10 @@ pub struct TargetSettings {
     pub boundary_guard: Duration,
     /// The response header that carries the target's rejection reason, lower case.
     pub reason_header: Option<String>,
+    /// The JSON body field that carries it.
+    pub reason_json: Option<String>,
+    /// The scenario's translations of the target's reasons.
+    pub reason_synonyms: std::collections::BTreeMap<String, String>,
 }
 
 fn display<T: std::fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
@@ -73,6 +77,8 @@ impl Default for TargetSettings {
             insecure: false,
             boundary_guard: Duration::from_secs(1),
             reason_header: None,
+            reason_json: None,
+            reason_synonyms: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -197,6 +203,44 @@ impl TargetSettings {
             ));
         }
         target.insecure = section.insecure.unwrap_or(false);
+        if let Some(h) = &section.reason_header {
+            if hyper::header::HeaderName::from_bytes(h.get_ref().as_bytes()).is_err() {
+                return Err(l.error(
+                    h,
+                    "target.reason_header",
+                    format!("'{}' is not a header name", h.get_ref()),
+                ));
+            }
+            target.reason_header = Some(h.get_ref().to_ascii_lowercase());
+        }
+        if let Some(j) = &section.reason_json {
+            if j.get_ref().is_empty() {
+                return Err(l.error(j, "target.reason_json", "name the JSON field, such as \"error\""));
+            }
+            target.reason_json = Some(j.get_ref().clone());
+        }
+        if let Some(r) = &section.reasons {
+            let known: Vec<&str> = crate::verifier::verify::Reason::ALL
+                .iter()
+                .map(|r| r.as_str())
+                .collect();
+            for (from, to) in r.get_ref() {
+                if !known.contains(&to.as_str()) {
+                    return Err(l.error(
+                        r,
+                        "target.reasons",
+                        format!(
+                            "'{from}' = '{to}': '{to}' is not a jwtstorm reason; expected one of {}",
+                            known.join(", ")
+                        ),
+                    ));
+                }
+                target.reason_synonyms.insert(
+                    from.trim().to_ascii_lowercase().replace([' ', '-'], "_"),
+                    to.clone(),
+                );
+            }
+        }
         if let Some(g) = &section.boundary_guard {
             target.boundary_guard = duration(l, g, "target.boundary_guard")?;
             if target.boundary_guard > Duration::from_secs(3600) {

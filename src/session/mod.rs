@@ -431,6 +431,14 @@ impl Session {
             connect_timeout: p.run.target.connect_timeout,
             grace: l.grace,
             boundary_guard: p.run.target.boundary_guard,
+            reasons: (p.run.target.reason_header.is_some() || p.run.target.reason_json.is_some()).then(
+                || {
+                    Arc::new(crate::model::ReasonMap {
+                        json_field: p.run.target.reason_json.clone(),
+                        synonyms: p.run.target.reason_synonyms.clone(),
+                    })
+                },
+            ),
         };
         let live = LiveLine {
             total: duration,
@@ -472,6 +480,7 @@ impl Session {
                     http2,
                     max_body: p.run.target.max_body,
                     tls: self.tls.clone(),
+                    reason_header: p.run.target.reason_header.clone(),
                 };
                 engine::execute(plan, transport, interrupt, tick)
             }
@@ -482,6 +491,7 @@ impl Session {
                     connect_timeout: p.run.target.connect_timeout,
                     max_body: p.run.target.max_body,
                     tls: target::tls_config(&p.run, &self.url)?,
+                    reason_header: p.run.target.reason_header.clone(),
                 })
                 .map_err(SessionError::Tls)?;
                 engine::execute(plan, transport, interrupt, tick)

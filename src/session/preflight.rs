@@ -142,27 +142,13 @@ where
     Ok((status, stated_reason(&headers, None), text))
 }
 
-/// The reason a target gives for a rejection: the named header, else the `error` parameter of
-/// an RFC 6750 `WWW-Authenticate: Bearer` challenge (and its description).
+/// The reason a target gives: the configured reason header, else jwtstorm's own, a common
+/// `x-reject-reason`, or the RFC 6750 `WWW-Authenticate` challenge.
 pub fn stated_reason(headers: &hyper::HeaderMap, header: Option<&str>) -> Option<String> {
-    if let Some(v) = header.and_then(|h| headers.get(h)).and_then(|v| v.to_str().ok()) {
-        return Some(v.to_string());
-    }
-    for name in ["x-jwtstorm-reason", "x-reject-reason"] {
-        if let Some(v) = headers.get(name).and_then(|v| v.to_str().ok()) {
-            return Some(v.to_string());
-        }
-    }
-    let www = headers.get(hyper::header::WWW_AUTHENTICATE)?.to_str().ok()?;
-    let param = |key: &str| {
-        let at = www.find(&format!("{key}=\""))? + key.len() + 2;
-        Some(www[at..].split('"').next()?.to_string())
-    };
-    match (param("error"), param("error_description")) {
-        (Some(e), Some(d)) => Some(format!("{e}: {d}")),
-        (Some(e), None) => Some(e),
-        _ => None,
-    }
+    header
+        .into_iter()
+        .chain(["x-jwtstorm-reason", "x-reject-reason", "www-authenticate"])
+        .find_map(|h| crate::replay::transport::stated_reason(headers, h))
 }
 
 impl Session {
@@ -248,7 +234,7 @@ mod tests {
                 .parse()
                 .unwrap(),
         );
-        assert_eq!(stated_reason(&h, None).as_deref(), Some("invalid_token: expired"));
+        assert_eq!(stated_reason(&h, None).as_deref(), Some("expired"));
         h.insert("x-why", "bad_audience".parse().unwrap());
         assert_eq!(stated_reason(&h, Some("x-why")).as_deref(), Some("bad_audience"));
         assert_eq!(stated_reason(&hyper::HeaderMap::new(), None), None);

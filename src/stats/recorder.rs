@@ -31,11 +31,27 @@ pub fn micros(d: Duration) -> u64 {
     (d.as_micros() as u64).clamp(1, MAX_US)
 }
 
+/// Distinct stated reasons kept per class; a target that puts ids in its reasons cannot grow
+/// the results without bound.
+pub const MAX_REASONS: usize = 32;
+
+fn add_reason(map: &mut BTreeMap<String, u64>, reason: &str, n: u64) {
+    let key = if map.contains_key(reason) || map.len() < MAX_REASONS {
+        reason
+    } else {
+        "other"
+    };
+    *map.entry(key.to_string()).or_default() += n;
+}
+
 /// Counts and latencies of one token class.
 #[derive(Debug, Clone, Default)]
 pub struct ClassTally {
     pub outcomes: PerOutcome<u64>,
     pub verdicts: PerJudgement,
+    /// The target's stated reasons for rejections (reason-aware judging), at most
+    /// [`MAX_REASONS`] distinct, the rest as `other`.
+    pub reasons: BTreeMap<String, u64>,
     /// Latency from the intended send time, per outcome.
     pub corrected: [Option<Histogram<u64>>; 4],
     /// Latency from the actual send, per outcome.
@@ -56,6 +72,9 @@ impl ClassTally {
         }
         self.outcomes.add(&other.outcomes);
         self.verdicts.add(&other.verdicts);
+        for (r, n) in &other.reasons {
+            add_reason(&mut self.reasons, r, *n);
+        }
     }
 
     /// Requests of this class with an outcome.
@@ -126,6 +145,15 @@ pub struct Sample {
     pub error: Option<ErrorKind>,
     /// The first bytes of the body, lossily decoded.
     pub body: String,
+    /// The token's index in the batch (absent in files written before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<u64>,
+    /// The token as sent (test tokens are evidence, not secrets), up to 4 KiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// Which variant of its class the token is (the `alg_none` spelling, the `malformed` kind).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
 }
 
 /// One finished request, as the engine reports it.
@@ -183,6 +211,14 @@ impl Recorder {
         }
     }
 
+    /// Notes the reason the target stated for a finished request (measured phase only).
+    pub fn reason(&mut self, e: &Exchange, reason: &str) {
+        if !e.warmup {
+            let t = self.main.classes.entry(e.class).or_default();
+            add_reason(&mut t.reasons, reason, 1);
+        }
+    }
+
     /// Records a finished request.
     pub fn record(&mut self, e: &Exchange) {
         let tally = if e.warmup {
@@ -214,7 +250,10 @@ impl Recorder {
     /// a few of each kind.
     pub fn wants_sample(&self, e: &Exchange) -> bool {
         let interesting = matches!(e.outcome, Outcome::UnexpectedStatus | Outcome::TransportError)
-            || matches!(e.verdict, Judgement::FalseAccept | Judgement::FalseReject);
+            || matches!(
+                e.verdict,
+                Judgement::FalseAccept | Judgement::FalseReject | Judgement::RejectedOtherReason
+            );
         interesting
             && self
                 .sample_counts
@@ -223,7 +262,7 @@ impl Recorder {
     }
 
     /// Keeps a sample body for `e` (call when [`Recorder::wants_sample`] said yes).
-    pub fn keep_sample(&mut self, e: &Exchange, body: &[u8]) {
+    pub fn keep_sample(&mut self, e: &Exchange, body: &[u8], index: u64, token: &[u8]) {
         let n = self
             .sample_counts
             .entry((e.class, e.outcome, e.status, e.error))
@@ -239,6 +278,18 @@ impl Recorder {
             status: e.status,
             error: e.error,
             body: String::from_utf8_lossy(&body[..body.len().min(SAMPLE_BYTES)]).into_owned(),
+            index: Some(index),
+            // The token starts at its `eyJ` whatever the placement prefixed to it.
+            variant: {
+                let text = String::from_utf8_lossy(token);
+                e.class
+                    .variant(text.find("eyJ").map_or(&text[..], |i| &text[i..]))
+            },
+            token: Some(
+                String::from_utf8_lossy(&token[..token.len().min(4096)])
+                    .trim_start_matches("Bearer ")
+                    .to_string(),
+            ),
         });
     }
 
@@ -385,7 +436,7 @@ mod tests {
         let e = ex(TokenClass::AlgNone, Outcome::Accepted, Judgement::FalseAccept, 1);
         for _ in 0..10 {
             if r.wants_sample(&e) {
-                r.keep_sample(&e, b"welcome");
+                r.keep_sample(&e, b"welcome", 7, b"Bearer a.b.c");
             }
         }
         assert_eq!(r.samples.len(), SAMPLES_PER_KIND);

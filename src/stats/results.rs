@@ -177,6 +177,10 @@ pub struct Totals {
     /// answer is right (absent in files written before it was counted).
     #[serde(default)]
     pub boundary: u64,
+    /// Tokens rejected, as they should be, for another reason than their class's (reason-aware
+    /// judging only).
+    #[serde(default)]
+    pub rejected_other_reason: u64,
     pub reused_tokens: u64,
     /// Wall time of the measured phase.
     pub duration_s: f64,
@@ -219,6 +223,7 @@ impl Totals {
             Metric::Count => answered,
             Metric::Scheduled => self.scheduled,
             Metric::Cancelled => self.cancelled,
+            Metric::WrongReason => self.rejected_other_reason,
             Metric::ErrorRate => {
                 return ratio(
                     self.transport_errors + self.unexpected_status + self.cancelled,
@@ -276,6 +281,9 @@ pub struct ClassResult {
     /// `accepted` + rejected etc.
     pub outcomes: BTreeMap<String, u64>,
     pub verdicts: BTreeMap<String, u64>,
+    /// The target's stated rejection reasons, in jwtstorm's words (reason-aware judging only).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub reasons: BTreeMap<String, u64>,
     /// Per outcome, plus `all` over the responses (transport errors excluded).
     pub latency_us: ClassLatency,
 }
@@ -305,6 +313,7 @@ impl ClassResult {
             correct_rejects: self.judged(Judgement::CorrectReject),
             false_accepts: self.judged(Judgement::FalseAccept),
             false_rejects: self.judged(Judgement::FalseReject),
+            rejected_other_reason: self.judged(Judgement::RejectedOtherReason),
             ..Totals::default()
         }
     }
@@ -379,6 +388,7 @@ pub fn totals(t: &Tally, scheduled: u64, duration_s: f64) -> Totals {
         false_accepts: v[Judgement::FalseAccept],
         false_rejects: v[Judgement::FalseReject],
         boundary: v[Judgement::Boundary],
+        rejected_other_reason: v[Judgement::RejectedOtherReason],
         reused_tokens: t.reused,
         duration_s,
         throughput_rps: if duration_s > 0.0 {
@@ -397,6 +407,7 @@ pub fn classes(rec: &Recorder) -> (BTreeMap<String, ClassResult>, Latency, BTree
     for (class, t) in &rec.main.classes {
         let mut r = ClassResult {
             count: t.count(),
+            reasons: t.reasons.clone(),
             ..ClassResult::default()
         };
         for o in Outcome::ALL {

@@ -140,6 +140,37 @@ impl TokenClass {
     }
 }
 
+impl TokenClass {
+    /// Which variant of its class a token is, read from the token itself: the `alg_none`
+    /// spelling, the `malformed` kind, the segment count. `None` for classes without variants.
+    pub fn variant(self, token: &str) -> Option<String> {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let parts: Vec<&str> = token.split('.').collect();
+        let json =
+            |seg: &str| -> Option<serde_json::Value> { serde_json::from_slice(&b64.decode(seg).ok()?).ok() };
+        match self {
+            TokenClass::AlgNone => {
+                let alg = json(parts.first()?)?.get("alg")?.as_str()?.to_string();
+                Some(format!("alg \"{alg}\""))
+            }
+            TokenClass::Malformed => Some(
+                match (b64.decode(parts.first()?), parts.get(1).and_then(|p| json(p))) {
+                    (Err(_), _) => "the header is not base64url",
+                    (Ok(h), _) if serde_json::from_slice::<serde_json::Value>(&h).is_err() => {
+                        "the header is not JSON"
+                    }
+                    (_, Some(p)) if !p.is_object() => "the payload is not an object",
+                    _ => "malformed",
+                }
+                .to_string(),
+            ),
+            TokenClass::WrongSegmentCount => Some(format!("{} segments", parts.len())),
+            _ => None,
+        }
+    }
+}
+
 /// The answer a correct verifier must give a token, possibly depending on the time it is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Expect {
@@ -235,6 +266,28 @@ impl FromStr for Expect {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn variants_are_read_from_the_token() {
+        use base64::Engine;
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let none = format!("{}.{}.", b64("{\"alg\":\"nOnE\"}"), b64("{}"));
+        assert_eq!(
+            TokenClass::AlgNone.variant(&none).as_deref(),
+            Some("alg \"nOnE\"")
+        );
+        assert_eq!(
+            TokenClass::Malformed
+                .variant("eyJ%%not-base64url%%.e30.c2ln")
+                .as_deref(),
+            Some("the header is not base64url")
+        );
+        assert_eq!(
+            TokenClass::WrongSegmentCount.variant("a.b").as_deref(),
+            Some("2 segments")
+        );
+        assert_eq!(TokenClass::Valid.variant("a.b.c"), None);
+    }
 
     #[test]
     fn names_round_trip() {

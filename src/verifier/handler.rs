@@ -161,6 +161,13 @@ pub(super) fn verify_response(state: &State, token: &[u8]) -> Resp {
         }
         Err(reason) => {
             state.metrics.rejected[reason as usize].fetch_add(1, Ordering::Relaxed);
+            // A deliberately wrong reason, for testing reason-aware judging.
+            let reason = state
+                .knobs
+                .misreport
+                .iter()
+                .find(|(from, _)| *from == reason)
+                .map_or(reason, |(_, to)| *to);
             let mut r = respond(StatusCode::UNAUTHORIZED, "application/json", reject_body(reason));
             let challenge = if reason == Reason::MissingToken {
                 "Bearer".to_string()

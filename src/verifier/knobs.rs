@@ -43,6 +43,9 @@ pub struct Knobs {
     /// Close each connection after this many responses (`Connection: close`), as servers with
     /// a keep-alive request limit do.
     pub keepalive_max: Option<u64>,
+    /// State another reason than the real one (`expired` answered as `bad_signature`): a
+    /// verifier that rejects for the wrong reason, for testing reason-aware judging.
+    pub misreport: Vec<(super::verify::Reason, super::verify::Reason)>,
 }
 
 impl Knobs {
@@ -59,6 +62,7 @@ impl Knobs {
             "hang_rate": self.hang_rate,
             "vulnerable": self.vulnerable,
             "keepalive_max": self.keepalive_max,
+            "misreport": self.misreport.iter().map(|(a, b)| format!("{}={}", a.as_str(), b.as_str())).collect::<Vec<_>>(),
         })
     }
 }

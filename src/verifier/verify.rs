@@ -51,6 +51,11 @@ impl Reason {
         Reason::WrongAudience,
     ];
 
+    /// The reason named `name` (`expired`, ...).
+    pub fn parse(name: &str) -> Option<Reason> {
+        Reason::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+
     /// The short reason name (`expired`, `bad_signature`, ...).
     pub fn as_str(self) -> &'static str {
         match self {
