@@ -175,8 +175,8 @@ pub struct TokenArgs {
     /// Class weights, CLASS=WEIGHT,... (replaces the scenario's mix).
     #[arg(long, value_name = "MIX", value_delimiter = ',', help_heading = "Tokens")]
     pub mix: Option<Vec<String>>,
-    /// Pad tokens to about this many bytes.
-    #[arg(long, value_name = "BYTES", help_heading = "Tokens")]
+    /// Pad tokens to about this many bytes (4096, 4k).
+    #[arg(long, value_name = "BYTES", value_parser = parse_size, help_heading = "Tokens")]
     pub size: Option<usize>,
 }
 
@@ -248,8 +248,8 @@ pub struct MintArgs {
     /// Class weights, CLASS=WEIGHT,... (replaces the scenario's mix).
     #[arg(long, value_name = "MIX", value_delimiter = ',', help_heading = "Tokens")]
     pub mix: Option<Vec<String>>,
-    /// Pad tokens to about this many bytes.
-    #[arg(long, value_name = "BYTES", help_heading = "Tokens")]
+    /// Pad tokens to about this many bytes (4096, 4k).
+    #[arg(long, value_name = "BYTES", value_parser = parse_size, help_heading = "Tokens")]
     pub size: Option<usize>,
     /// The batch file to write ('-' for stdout). A manifest is written beside it.
     #[arg(long, short, value_name = "FILE", default_value = "batch.jwts")]
@@ -546,11 +546,11 @@ pub struct CapacityArgs {
     /// An SLO, such as 'p99 < 50ms' or 'error_rate < 0.1%' (repeatable; same grammar as thresholds).
     #[arg(long = "slo", value_name = "METRIC OP LIMIT")]
     pub slos: Vec<String>,
-    /// First rate tried (requests/s).
-    #[arg(long, value_name = "N")]
+    /// First rate tried (requests/s; 500, 2k).
+    #[arg(long, value_name = "N", value_parser = units::parse_rate)]
     pub start_rate: Option<f64>,
-    /// Highest rate tried (requests/s).
-    #[arg(long, value_name = "N")]
+    /// Highest rate tried (requests/s; 50k).
+    #[arg(long, value_name = "N", value_parser = units::parse_rate)]
     pub max_rate: Option<f64>,
     /// Measured length of each step.
     #[arg(long, value_name = "DURATION", value_parser = units::parse_duration)]
@@ -594,6 +594,12 @@ pub struct ReportArgs {
     pub format: Option<Vec<Format>>,
 }
 
+/// A size in bytes with the count suffixes (`4k` is 4,000 bytes).
+fn parse_size(s: &str) -> Result<usize, String> {
+    let n = units::parse_count(s)?;
+    usize::try_from(n).map_err(|_| format!("'{s}' is too large"))
+}
+
 /// Any `FromStr` type whose error is a message: the same words a scenario accepts.
 fn parsed<T: std::str::FromStr<Err = String>>(s: &str) -> Result<T, String> {
     s.parse()
@@ -630,10 +636,13 @@ mod tests {
             "valid=9,expired=1",
             "--claim",
             "sub=user-{i}",
+            "--size",
+            "4k",
         ])
         .unwrap();
         let Command::Mint(m) = cli.command else { panic!() };
         assert_eq!(m.count, Some(10_000));
+        assert_eq!(m.size, Some(4_000));
         assert_eq!(m.ttl, Some(300));
         assert_eq!(m.nbf.as_deref(), Some("-30s"));
         assert_eq!(m.mix.unwrap(), vec!["valid=9", "expired=1"]);
