@@ -97,7 +97,8 @@ pub struct KeyArgs {
     /// Read a key set folder written by `jwtstorm keys generate`.
     #[arg(long, value_name = "DIR", help_heading = "Keys")]
     pub keys_dir: Option<PathBuf>,
-    /// The kid to use (selects a key from a JWKS or key set, or names a single key).
+    /// The kid to use (selects a key from a JWKS or key set, or names a single key); an empty
+    /// kid (`--kid ''`) sends tokens without one.
     #[arg(long, value_name = "KID", help_heading = "Keys")]
     pub kid: Option<String>,
     /// Generate fresh keys for this run.

@@ -480,3 +480,60 @@ fn print_scenario_writes_a_file_that_reproduces_the_run() {
     };
     assert_eq!(read("a"), read("b"));
 }
+
+#[test]
+fn an_empty_kid_sends_tokens_without_one() {
+    use base64::Engine;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("secret"), SECRET).unwrap();
+    let (code, _, err) = jwtstorm(
+        d,
+        &[
+            "mint",
+            "--secret-file",
+            "secret",
+            "--kid",
+            "",
+            "--mix",
+            "valid=1",
+            "--count",
+            "1",
+            "--out",
+            "b.jwts",
+            "--quiet",
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let text = std::fs::read_to_string(d.join("b.jwts")).unwrap();
+    let token = text.lines().nth(1).unwrap().rsplit('\t').next().unwrap();
+    let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token.split('.').next().unwrap())
+        .unwrap();
+    let header: Value = serde_json::from_slice(&header).unwrap();
+    assert!(header.get("kid").is_none(), "{header}");
+    // The reference verifier finds the key by algorithm alone.
+    let server = Server::hs256(Policy::for_alg(Algorithm::HS256), Knobs::default());
+    let url = server.url();
+    let (code, _, err) = jwtstorm(
+        d,
+        &[
+            "run",
+            "--url",
+            &url,
+            "--secret-file",
+            "secret",
+            "--kid",
+            "",
+            "--mix",
+            "valid=1",
+            "-n",
+            "50",
+            "--out",
+            "out",
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("kid (none) in the header"), "{err}");
+    assert_eq!(n(&results(d), "totals.correct_accepts"), 50);
+}

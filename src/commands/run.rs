@@ -61,7 +61,17 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
     let show_live = stderr_is_tty() && !args.quiet;
     if !args.quiet {
         // The first line on stderr says the run has started: tokens are ready and the target is set.
-        let kids: Vec<&str> = session.keys.iter().map(|k| k.kid.as_str()).collect();
+        let kids: Vec<&str> = session
+            .keys
+            .iter()
+            .map(|k| {
+                if k.kid.is_empty() {
+                    "(none)"
+                } else {
+                    k.kid.as_str()
+                }
+            })
+            .collect();
         eprintln!(
             "running '{}': {} tokens (kid {} in the header) against {}, {}; Ctrl-C stops and keeps what was measured",
             session.p.name,

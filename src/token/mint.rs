@@ -83,7 +83,11 @@ fn header_json(alg_name: &str, kid: &str) -> serde_json::Map<String, serde_json:
     let mut m = serde_json::Map::new();
     // serde_json's map keeps keys sorted, so headers are byte-stable.
     m.insert("alg".into(), alg_name.into());
-    m.insert("kid".into(), kid.into());
+    // An empty kid (`--kid ''`) leaves the header without one, for verifiers that refuse a kid
+    // they do not expect.
+    if !kid.is_empty() {
+        m.insert("kid".into(), kid.into());
+    }
     m.insert("typ".into(), "JWT".into());
     m
 }
