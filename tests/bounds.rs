@@ -54,11 +54,9 @@ fn the_open_model_sends_nothing_after_its_schedule() {
 
 #[test]
 fn a_refused_port_is_backed_off_not_hammered() {
-    // A port nothing listens on: bind one, then let it go.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    // A port nothing listens on, reserved for the test.
+    let refused = common::refused_port();
+    let port = refused.port;
     let f = Fixture::new(
         &format!("url = \"http://127.0.0.1:{port}/protected\""),
         "duration = \"2s\"\nconcurrency = 4",

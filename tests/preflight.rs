@@ -214,10 +214,8 @@ fn a_closed_port_fails_the_preflight_at_once_naming_the_address() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::write(d.join("secret"), SECRET).unwrap();
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let refused = common::refused_port();
+    let port = refused.port;
     let url = format!("http://127.0.0.1:{port}/protected");
     let started = Instant::now();
     let (code, _, err) = jwtstorm(

@@ -178,10 +178,8 @@ fn coordinated_omission_is_corrected() {
 fn faults_are_counted_and_the_run_stays_bounded() {
     let started = std::time::Instant::now();
     // Nothing listens: every request fails to connect, results are still written, exit 3.
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let refused = common::refused_port();
+    let dead = format!("127.0.0.1:{}", refused.port);
     let f = Fixture::new(
         "url = \"http://127.0.0.1:1/protected\"",
         "rate = 200\nduration = \"1s\"\nconcurrency = 4",
@@ -575,10 +573,8 @@ fn the_reqwest_transport_gives_the_same_answers() {
             .load(std::sync::atomic::Ordering::Relaxed)
     );
     assert_eq!(n(&r, "totals.false_accepts") + n(&r, "totals.false_rejects"), 0);
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let refused = common::refused_port();
+    let dead = format!("127.0.0.1:{}", refused.port);
     let (code, r) = f.run(&[
         "--url",
         &format!("http://{dead}/protected"),

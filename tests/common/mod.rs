@@ -210,3 +210,20 @@ pub fn next_line(r: &mut impl std::io::BufRead) -> String {
     r.read_line(&mut line).unwrap();
     line
 }
+
+/// A port on 127.0.0.1 that refuses connections and stays reserved while this lives: bound but
+/// never listening, so no other test's server can be given it meanwhile.
+pub struct RefusedPort {
+    _socket: tokio::net::TcpSocket,
+    pub port: u16,
+}
+
+pub fn refused_port() -> RefusedPort {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = socket.local_addr().unwrap().port();
+    RefusedPort {
+        _socket: socket,
+        port,
+    }
+}
