@@ -7,6 +7,10 @@ use std::time::Duration;
 /// adds up (a schedule, a deadline, an expiry) stays far from overflowing.
 pub const MAX_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
 
+/// The latest time jwtstorm mints, judges or shows as a date: 9999-12-31T23:59:59Z. With a
+/// lifetime and a leeway of at most [`MAX_DURATION`] each, no claim it computes can overflow.
+pub const MAX_NOW: i64 = 253_402_300_799;
+
 /// Parses a duration such as `250ms`, `2s`, `1m30s`, `15m` or `1h`. A bare number is seconds.
 /// Durations above [`MAX_DURATION`] are refused.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {

@@ -10,6 +10,7 @@ use crate::error::{Failure, ResultExt, exit};
 use crate::gate::{baseline, ci, compare};
 use crate::model::Format;
 use crate::report;
+use crate::scenario::resolve::KeySource;
 use crate::session::{Session, SessionError, prepare};
 use crate::text::{colour, stderr_is_tty, stdout_is_tty};
 
@@ -31,6 +32,13 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
     if !args.quiet {
         match &p.run.batch {
             Some(b) => eprintln!("preparing '{}': loading {}", p.name, b.display()),
+            // A key set folder names its algorithm; the line says it once the keys are read.
+            None if matches!(p.settings.keys.source, KeySource::Dir(_)) && p.settings.keys.alg.is_none() => {
+                eprintln!(
+                    "preparing '{}': minting {} tokens",
+                    p.name, p.settings.tokens.count
+                )
+            }
             None => eprintln!(
                 "preparing '{}': minting {} {} tokens",
                 p.name,
@@ -73,9 +81,10 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
             })
             .collect();
         eprintln!(
-            "running '{}': {} tokens (kid {} in the header) against {}, {}; Ctrl-C stops and keeps what was measured",
+            "running '{}': {} tokens ({}, kid {} in the header) against {}, {}; Ctrl-C stops and keeps what was measured",
             session.p.name,
             session.store.len(),
+            crate::model::alg::name(session.alg),
             kids.join(", "),
             session.url,
             load.describe()

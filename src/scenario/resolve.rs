@@ -125,9 +125,7 @@ pub fn parse_mix_pairs<'a>(
     Ok(out)
 }
 
-/// The latest clock jwtstorm mints or judges at: 9999-12-31T23:59:59Z. With a lifetime and a
-/// leeway of at most 366 days each, no claim it computes can overflow.
-pub const MAX_NOW: i64 = 253_402_300_799;
+pub use crate::units::MAX_NOW;
 
 /// The most tokens one batch holds: a hundred million (a few GiB in memory, an hour or more of
 /// RSA signing). Longer runs reuse or reorder tokens.

@@ -68,9 +68,10 @@ async fn probe(
         Ok(Ok(stream)) => stream,
     };
     let req = request(&s.target, token)?;
+    let reason_header = s.p.run.target.reason_header.as_deref();
     let http2 = s.p.run.target.http == crate::model::HttpVersion::Http2;
     let answer = match &s.tls {
-        None => exchange(stream, req, http2, timeout).await,
+        None => exchange(stream, req, http2, timeout, reason_header).await,
         Some((connector, name)) => {
             let tls = match tokio::time::timeout(timeout, connector.connect(name.clone(), stream)).await {
                 Err(_) => return Err(unreachable(addr, "the TLS handshake did not finish")),
@@ -85,7 +86,7 @@ async fn probe(
                 Ok(Ok(tls)) => tls,
             };
             let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-            exchange(tls, req, h2, timeout).await
+            exchange(tls, req, h2, timeout, reason_header).await
         }
     };
     answer.map_err(|e| unreachable(addr, e))
@@ -102,6 +103,7 @@ async fn exchange<IO>(
     req: hyper::Request<Full<Bytes>>,
     http2: bool,
     timeout: Duration,
+    reason_header: Option<&str>,
 ) -> Result<(u16, Option<String>, String), String>
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -139,7 +141,7 @@ where
     let text = String::from_utf8_lossy(&body[..body.len().min(300)])
         .trim()
         .to_string();
-    Ok((status, stated_reason(&headers, None), text))
+    Ok((status, stated_reason(&headers, reason_header), text))
 }
 
 /// The reason a target gives: the configured reason header, else jwtstorm's own, a common

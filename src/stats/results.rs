@@ -224,12 +224,7 @@ impl Totals {
             Metric::Scheduled => self.scheduled,
             Metric::Cancelled => self.cancelled,
             Metric::WrongReason => self.rejected_other_reason,
-            Metric::ErrorRate => {
-                return ratio(
-                    self.transport_errors + self.unexpected_status + self.cancelled,
-                    self.scheduled.max(answered),
-                );
-            }
+            Metric::ErrorRate => return (answered + self.scheduled > 0).then(|| self.error_rate()),
             Metric::FalseAcceptRate => {
                 return ratio(self.false_accepts, self.false_accepts + self.correct_rejects);
             }

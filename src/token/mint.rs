@@ -104,21 +104,17 @@ impl Minter {
             ));
         }
         // Every claim is computed from these with plain arithmetic: keep them far from overflow.
-        const YEAR_AND_A_DAY: i64 = 366 * 24 * 3600;
-        const LATEST: i64 = 253_402_300_799;
-        if !(0..=LATEST).contains(&cfg.now) {
+        let longest = crate::units::MAX_DURATION.as_secs();
+        if !(0..=crate::units::MAX_NOW).contains(&cfg.now) {
             return Err(MintError::Times(format!(
                 "the clock {} is outside 1970 to 9999",
                 cfg.now
             )));
         }
-        if cfg.ttl > YEAR_AND_A_DAY as u64 || cfg.policy.leeway > YEAR_AND_A_DAY as u64 {
+        if cfg.ttl > longest || cfg.policy.leeway > longest {
             return Err(MintError::Times("ttl and leeway are at most 366 days".into()));
         }
-        if cfg
-            .nbf_offset
-            .is_some_and(|o| o.unsigned_abs() > YEAR_AND_A_DAY as u64)
-        {
+        if cfg.nbf_offset.is_some_and(|o| o.unsigned_abs() > longest) {
             return Err(MintError::Times("the nbf offset is at most 366 days".into()));
         }
         let mut cumulative = Vec::new();

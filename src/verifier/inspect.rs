@@ -8,8 +8,7 @@ use serde_json::Value;
 
 use crate::model::alg;
 
-/// The latest time shown as a date: 9999-12-31T23:59:59Z.
-const MAX_NOW: i64 = 253_402_300_799;
+use crate::units::MAX_NOW;
 
 /// What inspection found in a token, without any key.
 #[derive(Debug, Clone, serde::Serialize)]
