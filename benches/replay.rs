@@ -115,7 +115,7 @@ fn bench(c: &mut Criterion) {
                 uncorrected: Duration::from_micros(us),
                 warmup: false,
             };
-            rec.sent(Some(Duration::from_micros(n % 700)), false, false);
+            rec.sent(Some(Duration::from_micros(n % 700)), true, false, false);
             rec.record(&e);
             let second = (n / 100_000) as u32;
             seconds.sent(second);

@@ -471,6 +471,22 @@ pub struct GateArgs {
         help_heading = "CI gate"
     )]
     pub max_regression: Vec<String>,
+    /// The smallest change that can be a regression, METRIC=VALUE (repeatable): p99=1ms,
+    /// throughput=20/s, error_rate=0.05%. Latency default 500us; others none.
+    #[arg(long = "min-change", value_name = "METRIC=VALUE", help_heading = "CI gate")]
+    pub min_change: Vec<String>,
+    /// Confidence of the interval of each change: a regression lies wholly beyond no change.
+    #[arg(long, value_name = "PERCENT", default_value = "99%", help_heading = "CI gate")]
+    pub confidence: String,
+    /// Token classes whose latency is compared: `valid` (default), `all`, or a list
+    /// (`valid,expired`). False accepts and rejects are compared for every class.
+    #[arg(
+        long = "compare-classes",
+        value_name = "all|CLASS,..",
+        default_value = "valid",
+        help_heading = "CI gate"
+    )]
+    pub compare_classes: String,
     /// Compare even when the runs differ in scenario, algorithm, rate, tool version or cores.
     #[arg(long, help_heading = "CI gate")]
     pub force: bool,
@@ -487,15 +503,16 @@ pub struct GateArgs {
 
 #[derive(Debug, Args)]
 pub struct CompareArgs {
-    /// The baseline results.json.
-    #[arg(value_name = "BASELINE")]
-    pub baseline: PathBuf,
-    /// The current results.json.
-    #[arg(value_name = "CURRENT")]
-    pub current: PathBuf,
+    /// Baseline results.json files or folders holding them, then the current results.json
+    /// last (`compare BASELINE CURRENT`).
+    #[arg(value_name = "PATH", required = true)]
+    pub paths: Vec<PathBuf>,
+    /// More baselines (files or folders, repeatable): pooled, their spread taken as noise.
+    #[arg(long, value_name = "PATH", help_heading = "CI gate")]
+    pub baseline: Vec<PathBuf>,
     #[command(flatten)]
     pub gate: GateArgs,
-    /// Also write compare.md into this folder.
+    /// Also write compare.md and compare.json into this folder.
     #[arg(long, short, value_name = "DIR")]
     pub out: Option<PathBuf>,
 }
@@ -518,9 +535,10 @@ pub struct RunArgs {
     /// No live line and no summary; only errors.
     #[arg(long, short)]
     pub quiet: bool,
-    /// Compare the run with this baseline results.json; a regression exits 1.
-    #[arg(long, value_name = "FILE", help_heading = "CI gate")]
-    pub baseline: Option<PathBuf>,
+    /// Compare the run with this baseline results.json (or a folder of them; repeatable:
+    /// several are pooled and their spread taken as noise); a regression exits 1.
+    #[arg(long, value_name = "PATH", help_heading = "CI gate")]
+    pub baseline: Vec<PathBuf>,
     #[command(flatten)]
     pub gate: GateArgs,
 }

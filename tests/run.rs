@@ -706,6 +706,22 @@ fn a_baseline_catches_a_slower_verifier() {
         md.contains("| all | p50 |") && md.contains("**REGRESSION**"),
         "{md}"
     );
+    // compare.json: the same verdicts; 400 requests are too few for a p99.
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(f.out().join("compare.json")).unwrap()).unwrap();
+    let verdict = |m: &str| {
+        json["comparisons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["scope"] == "all" && c["metric"] == m)
+            .map(|c| c["verdict"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    assert_eq!(verdict("p50"), "regression");
+    assert_eq!(verdict("p99"), "not_enough_data");
+    let summary = std::fs::read_to_string(f.out().join("summary.md")).unwrap();
+    assert!(summary.contains("## Comparison with the baseline"), "{summary}");
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(
         xml.contains("classname=\"jwtstorm.thresholds\" name=\"p99 &lt; 10ms\""),

@@ -120,26 +120,54 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
         .map_err(anyhow::Error::msg)
         .or_cannot_proceed()?;
     // The gate: a baseline comparison, JUnit, the GitHub summary and annotations.
-    let comparison = match &args.baseline {
-        Some(b) => Some(baseline::against(b, &results, &args.gate)?),
-        None => None,
+    let comparison = if args.baseline.is_empty() {
+        None
+    } else {
+        Some(baseline::against(
+            &args.baseline,
+            &results,
+            &results_path,
+            &args.gate,
+        )?)
     };
     let mut gate_md = report::markdown::render(&results);
     if let Some(c) = &comparison {
         let md = compare::markdown(c);
-        let path = out_dir.join("compare.md");
-        std::fs::write(&path, &md)
-            .with_context(|| format!("writing '{}'", path.display()))
-            .or_cannot_proceed()?;
+        for (name, body) in [
+            ("compare.md", md.clone().into_bytes()),
+            (
+                "compare.json",
+                serde_json::to_vec_pretty(c).expect("the comparison serializes"),
+            ),
+        ] {
+            let path = out_dir.join(name);
+            std::fs::write(&path, body)
+                .with_context(|| format!("writing '{}'", path.display()))
+                .or_cannot_proceed()?;
+        }
+        // summary.md carries the comparison too, as the GitHub summary does.
+        if let Some(summary) = written
+            .iter()
+            .find(|p| p.file_name().is_some_and(|n| n == "summary.md"))
+        {
+            let mut text = std::fs::read_to_string(summary)
+                .with_context(|| format!("reading '{}'", summary.display()))
+                .or_cannot_proceed()?;
+            text.push('\n');
+            text.push_str(&md);
+            std::fs::write(summary, text)
+                .with_context(|| format!("writing '{}'", summary.display()))
+                .or_cannot_proceed()?;
+        }
         gate_md.push('\n');
         gate_md.push_str(&md);
     }
     let comparisons = comparison.as_ref().map_or(&[][..], |c| &c.comparisons);
     if !args.quiet && !args.gate.json {
-        if let Some(c) = &comparison {
-            print!("{}", compare::markdown(c));
-        }
         print!("{}", report::summary::render(&results, colour(stdout_is_tty())));
+        if let Some(c) = &comparison {
+            print!("{}", compare::text(c, colour(stdout_is_tty())));
+        }
         println!("\n  results     {}", results_path.display());
         if !written.is_empty() {
             let names: Vec<String> = written
@@ -183,7 +211,7 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
         &args.gate,
         &format!("jwtstorm run {}", results.meta.scenario),
         &results.thresholds,
-        comparisons,
+        comparison.as_ref(),
         &gate_md,
         results.totals.duration_s,
         Some(&results_path),

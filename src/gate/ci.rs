@@ -8,7 +8,7 @@ use serde::Serialize;
 use std::path::Path;
 
 use super::baseline::GateError;
-use super::compare::{self, Comparison};
+use super::compare::{self, Comparison, Report};
 use super::junit;
 use crate::cli::GateArgs;
 use crate::stats::results::Verdict;
@@ -19,7 +19,8 @@ use crate::text::format_value;
 pub struct Verdicts<'a> {
     pub passed: bool,
     pub thresholds: &'a [Verdict],
-    pub comparison: &'a [Comparison],
+    /// The baseline comparison (schema `schema/compare.schema.json`), when there was one.
+    pub comparison: Option<&'a Report>,
     pub results: Option<String>,
 }
 
@@ -34,9 +35,14 @@ pub fn github_step_summary(markdown: &str) -> std::io::Result<bool> {
     Ok(true)
 }
 
+/// Text escaped for a workflow command's data (`%`, CR and LF).
+fn command_data(s: &str) -> String {
+    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+}
+
 /// `::error::` lines for every failed threshold and regressed metric.
 pub fn annotations(thresholds: &[Verdict], comparisons: &[Comparison]) -> Vec<String> {
-    let clean = |s: String| s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A");
+    let clean = |s: String| command_data(&s);
     let mut out = Vec::new();
     for v in thresholds.iter().filter(|v| !v.passed) {
         let measured = match v.value {
@@ -52,11 +58,15 @@ pub fn annotations(thresholds: &[Verdict], comparisons: &[Comparison]) -> Vec<St
         out.push(format!(
             "::error title=jwtstorm regression::{}",
             clean(format!(
-                "{} {}: baseline {}, current {}",
+                "{} {}: baseline {}, current {} ({}, {:.0}% interval {}): {}",
                 c.scope,
                 c.metric,
-                compare::show(c.metric, c.baseline),
-                compare::show(c.metric, c.current)
+                compare::show(c, c.baseline),
+                compare::show(c, c.current),
+                c.change_text(),
+                c.confidence * 100.0,
+                c.interval_text(),
+                c.why
             ))
         ));
     }
@@ -69,11 +79,12 @@ pub fn emit(
     g: &GateArgs,
     suite: &str,
     thresholds: &[Verdict],
-    comparisons: &[Comparison],
+    comparison: Option<&Report>,
     markdown: &str,
     seconds: f64,
     results: Option<&Path>,
 ) -> Result<bool, GateError> {
+    let comparisons = comparison.map_or(&[][..], |c| &c.comparisons);
     let passed = thresholds.iter().all(|v| v.passed) && !comparisons.iter().any(Comparison::regressed);
     if let Some(path) = &g.junit {
         std::fs::write(path, junit::render(suite, thresholds, comparisons, seconds)).map_err(|source| {
@@ -88,12 +99,16 @@ pub fn emit(
         for line in annotations(thresholds, comparisons) {
             println!("{line}");
         }
+        // Notes (a busy machine, an unstable run) are warnings: they explain, never fail.
+        for note in comparison.iter().flat_map(|c| &c.notes) {
+            println!("::warning title=jwtstorm comparison::{}", command_data(note));
+        }
     }
     if g.json {
         let v = Verdicts {
             passed,
             thresholds,
-            comparison: comparisons,
+            comparison,
             results: results.map(|p| p.display().to_string()),
         };
         println!(

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::compare::{self, Comparison};
+use super::compare::{self, Comparison, Finding};
 use crate::stats::results::Verdict;
 use crate::text::escape;
 use crate::text::format_value;
@@ -13,6 +13,8 @@ struct Case {
     class: String,
     name: String,
     failure: Option<String>,
+    /// Compared metrics without enough data are skipped, with the reason.
+    skipped: Option<String>,
 }
 
 /// Renders the verdicts of a run (and its comparison, if any) as a JUnit test suite.
@@ -27,6 +29,7 @@ pub fn render(suite: &str, thresholds: &[Verdict], comparisons: &[Comparison], s
             class: "jwtstorm.thresholds".into(),
             name: format!("{} {}", v.name, v.condition),
             failure: (!v.passed).then(|| format!("measured {measured}, limit {} {}", v.name, v.condition)),
+            skipped: None,
         });
     }
     for c in comparisons {
@@ -35,15 +38,22 @@ pub fn render(suite: &str, thresholds: &[Verdict], comparisons: &[Comparison], s
             name: c.metric.name().to_string(),
             failure: c.regressed().then(|| {
                 format!(
-                    "baseline {}, current {}, beyond the tolerance {}",
-                    compare::show(c.metric, c.baseline),
-                    compare::show(c.metric, c.current),
-                    c.tolerance
+                    "baseline {}, current {}, change {} ({:.0}% interval {}), samples {} / {}: {}",
+                    compare::show(c, c.baseline),
+                    compare::show(c, c.current),
+                    c.change_text(),
+                    c.confidence * 100.0,
+                    c.interval_text(),
+                    c.samples.baseline,
+                    c.samples.current,
+                    c.why
                 )
             }),
+            skipped: (c.verdict == Finding::NotEnoughData).then(|| format!("not enough data: {}", c.why)),
         });
     }
     let failures = cases.iter().filter(|c| c.failure.is_some()).count();
+    let skipped = cases.iter().filter(|c| c.skipped.is_some()).count();
     let mut o = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         o,
@@ -52,7 +62,7 @@ pub fn render(suite: &str, thresholds: &[Verdict], comparisons: &[Comparison], s
     );
     let _ = writeln!(
         o,
-        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"0\" time=\"{seconds:.3}\">",
+        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{seconds:.3}\">",
         escape(suite),
         cases.len()
     );
@@ -63,9 +73,16 @@ pub fn render(suite: &str, thresholds: &[Verdict], comparisons: &[Comparison], s
             escape(&c.class),
             escape(&c.name)
         );
-        match &c.failure {
-            None => o.push_str("/>\n"),
-            Some(msg) => {
+        match (&c.failure, &c.skipped) {
+            (None, Some(msg)) => {
+                let _ = writeln!(
+                    o,
+                    ">\n      <skipped message=\"{}\"/>\n    </testcase>",
+                    escape(msg)
+                );
+            }
+            (None, None) => o.push_str("/>\n"),
+            (Some(msg), _) => {
                 let _ = writeln!(
                     o,
                     ">\n      <failure message=\"{}\" type=\"jwtstorm\">{}</failure>\n    </testcase>",

@@ -391,6 +391,9 @@ async fn connection<T: Transport + Send + Sync>(
         if plan.requests.is_some_and(|n| i >= n) {
             break;
         }
+        // Whether this connection was idle, waiting for the request's time: its lag is then
+        // jwtstorm's own lateness (timer and CPU), not a busy target's back-pressure.
+        let mut waited = false;
         let intended = match &plan.pacer {
             Some(p) => match p.due(i) {
                 Some(due) => {
@@ -399,6 +402,7 @@ async fn connection<T: Transport + Send + Sync>(
                     // one tick early centres the actual send on the intended time.
                     let wake = at.checked_sub(TIMER_SLACK).unwrap_or(at);
                     if wake > Instant::now() {
+                        waited = true;
                         tokio::time::sleep_until(wake.into()).await;
                     }
                     if shared.stopped_at().is_some_and(|s| due >= s) {
@@ -434,7 +438,7 @@ async fn connection<T: Transport + Send + Sync>(
             .pacer
             .as_ref()
             .map(|_| begin.saturating_duration_since(intended));
-        state.recorder.borrow_mut().sent(lag, reused, warmup);
+        state.recorder.borrow_mut().sent(lag, waited, reused, warmup);
         state
             .seconds
             .borrow_mut()

@@ -83,10 +83,16 @@ pub(super) fn results_of(
     let measured_s = (f.window.saturating_sub(warmup)).as_secs_f64();
     let totals = results::totals(&rec.main, f.scheduled, measured_s);
     let wt = results::totals(&rec.warmup, f.warmup_scheduled, warmup.as_secs_f64());
-    let (classes, latency, histograms) = results::classes(rec);
+    let (classes, latency, mut histograms) = results::classes(rec);
+    let open = load.model == Model::Open;
+    if open && !rec.wake.is_empty() {
+        histograms.insert(
+            results::WAKE_HISTOGRAM.into(),
+            results::encode_histogram(&rec.wake),
+        );
+    }
     let (status_codes, transport_errors) = results::codes(&rec.main);
     let ended = f.started + f.elapsed;
-    let open = load.model == Model::Open;
     Results {
         schema_version: results::SCHEMA_VERSION,
         meta: Meta {
@@ -114,6 +120,7 @@ pub(super) fn results_of(
             lag_us: Percentiles::of(&rec.lag),
             late: rec.late,
             late_after_ms: LATE_AFTER.as_millis() as u64,
+            wake_us: (!rec.wake.is_empty()).then(|| Percentiles::of(&rec.wake)),
         }),
         warmup: Phase {
             duration_s: warmup.as_secs_f64(),

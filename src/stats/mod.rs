@@ -1,5 +1,6 @@
 //! Recording and summarizing: per-worker recorders, the timeline, and the results file.
 
+pub mod inference;
 pub mod recorder;
 pub mod results;
 pub mod timeline;

@@ -178,6 +178,10 @@ pub struct Recorder {
     pub warmup: Tally,
     /// How long after their intended time scheduled requests left (open model).
     pub lag: Histogram<u64>,
+    /// Measured scheduled requests whose connection was idle, waiting for their time: how
+    /// late they left anyway. This is jwtstorm's own lateness (timer, CPU), which a target
+    /// cannot cause; the gate discounts it.
+    pub wake: Histogram<u64>,
     /// Scheduled requests that left more than [`LATE_AFTER`] after their intended time.
     pub late: u64,
     pub samples: Vec<Sample>,
@@ -190,6 +194,7 @@ impl Default for Recorder {
             main: Tally::default(),
             warmup: Tally::default(),
             lag: histogram(),
+            wake: histogram(),
             late: 0,
             samples: Vec::new(),
             sample_counts: BTreeMap::new(),
@@ -198,13 +203,17 @@ impl Default for Recorder {
 }
 
 impl Recorder {
-    /// Notes that a request left, `lag` after its intended time.
-    pub fn sent(&mut self, lag: Option<Duration>, reused: bool, warmup: bool) {
+    /// Notes that a request left, `lag` after its intended time; `waited` when its connection
+    /// was idle until then.
+    pub fn sent(&mut self, lag: Option<Duration>, waited: bool, reused: bool, warmup: bool) {
         let tally = if warmup { &mut self.warmup } else { &mut self.main };
         tally.sent += 1;
         tally.reused += reused as u64;
         if let Some(lag) = lag {
             self.lag.saturating_record(lag.as_micros() as u64);
+            if waited && !warmup {
+                self.wake.saturating_record(micros(lag));
+            }
             if lag > LATE_AFTER {
                 self.late += 1;
             }
@@ -298,6 +307,7 @@ impl Recorder {
         self.main.merge(&other.main);
         self.warmup.merge(&other.warmup);
         self.lag.add(&other.lag).expect("same bounds");
+        self.wake.add(&other.wake).expect("same bounds");
         self.late += other.late;
         for s in &other.samples {
             let n = self

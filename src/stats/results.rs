@@ -86,7 +86,8 @@ pub struct Results {
     pub samples: Vec<Sample>,
     /// Threshold verdicts (empty when the scenario sets none).
     pub thresholds: Vec<Verdict>,
-    /// `class/outcome/corrected|uncorrected` -> base64 of HdrHistogram V2 + DEFLATE.
+    /// `class/outcome/corrected|uncorrected` (and `schedule/wake`, open model) -> base64 of
+    /// HdrHistogram V2 + DEFLATE.
     pub histograms: BTreeMap<String, String>,
 }
 
@@ -267,6 +268,10 @@ pub struct Schedule {
     /// Requests that left more than `late_after_ms` late.
     pub late: u64,
     pub late_after_ms: u64,
+    /// jwtstorm's own lateness: the lag of measured requests whose connection sat idle until
+    /// their time (so no busy target held them back). Histogram `schedule/wake`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wake_us: Option<Percentiles>,
 }
 
 /// One token class.
@@ -333,6 +338,9 @@ pub struct ClassLatency {
     pub corrected: BTreeMap<String, Percentiles>,
     pub uncorrected: BTreeMap<String, Percentiles>,
 }
+
+/// The key of jwtstorm's own send lateness in [`Results::histograms`].
+pub const WAKE_HISTOGRAM: &str = "schedule/wake";
 
 /// Encodes a histogram as base64 of its V2 + DEFLATE serialization.
 pub fn encode_histogram(h: &Histogram<u64>) -> String {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{Judgement, Outcome, PerOutcome};
 use crate::stats::recorder::MAX_US;
-use crate::stats::results::Totals;
+use crate::stats::results::{Totals, encode_histogram};
 
 /// One second's counts while it is open.
 #[derive(Debug, Clone)]
@@ -81,6 +81,10 @@ pub struct Point {
     /// Corrected latency percentiles of requests completed in this second (µs; 0 if none).
     pub p50_us: u64,
     pub p99_us: u64,
+    /// That second's corrected latency histogram (two significant digits; base64 of V2 +
+    /// DEFLATE), for the gate's estimate of how clustered slow requests are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_histogram: Option<String>,
 }
 
 /// Open seconds, keyed by second index.
@@ -156,6 +160,7 @@ fn point(second: u32, s: &Second) -> Point {
         false_rejects: s.false_rejects,
         p50_us: q(0.5),
         p99_us: q(0.99),
+        latency_histogram: (!s.latency.is_empty()).then(|| encode_histogram(&s.latency)),
     }
 }
 
