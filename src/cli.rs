@@ -156,6 +156,10 @@ pub struct TokenArgs {
     /// How many tokens to mint (10k, 1m, ...).
     #[arg(long, value_name = "N", value_parser = units::parse_count, help_heading = "Tokens")]
     pub count: Option<u64>,
+    /// Mint tokens while the run goes, a bounded lead ahead of the requests (`tokens.source =
+    /// "stream"`): fresh time claims, constant memory, and without --count never a repeat.
+    #[arg(long, help_heading = "Tokens")]
+    pub stream: bool,
     /// Pin the minting clock (Unix seconds or RFC 3339), so exp and iat repeat.
     #[arg(long, value_name = "TIME", help_heading = "Tokens")]
     pub now: Option<String>,
@@ -198,6 +202,7 @@ impl MintArgs {
     pub fn tokens(&self) -> TokenArgs {
         TokenArgs {
             count: self.count,
+            stream: false,
             now: self.now.clone(),
             ttl: self.ttl,
             nbf: self.nbf.clone(),

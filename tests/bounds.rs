@@ -190,7 +190,7 @@ fn a_client_thread_that_panics_fails_the_run() {
     use http_body_util::Full;
     use jwtstorm::model::{ErrorKind, Placement, StatusSet};
     use jwtstorm::replay::engine::{Plan, execute};
-    use jwtstorm::replay::tokens::{Formatter, Selector, TokenStore};
+    use jwtstorm::replay::tokens::{Formatter, Selector, TokenStore, Tokens};
     use jwtstorm::replay::transport::{Failed, Reply, Target, Transport};
     use jwtstorm::token::claims::ClaimTemplate;
     use jwtstorm::token::classes::TokenClass;
@@ -247,8 +247,10 @@ fn a_client_thread_that_panics_fails_the_run() {
             absolute_prefix: None,
             max_body: 1024,
         }),
-        selector: Arc::new(Selector::new(store.len(), None, false, 0.0, 1)),
-        tokens: Arc::new(store),
+        tokens: Tokens::Store {
+            selector: Selector::new(store.len(), None, false, 0.0, 1),
+            store: Arc::new(store),
+        },
         pacer: None,
         accept: StatusSet::Any2xx,
         reject: StatusSet::List(vec![401]),

@@ -31,7 +31,14 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
 
     if !args.quiet {
         match &p.run.batch {
+            Some(b) if p.settings.tokens.stream => {
+                eprintln!("preparing '{}': checking {} to stream it", p.name, b.display())
+            }
             Some(b) => eprintln!("preparing '{}': loading {}", p.name, b.display()),
+            None if p.settings.tokens.stream => eprintln!(
+                "preparing '{}': tokens are minted as the run goes (calibrating the signer)",
+                p.name
+            ),
             // A key set folder names its algorithm; the line says it once the keys are read.
             None if matches!(p.settings.keys.source, KeySource::Dir(_)) && p.settings.keys.alg.is_none() => {
                 eprintln!(
@@ -66,6 +73,9 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
     if let Some(warning) = session.expiry_warning(&load) {
         eprintln!("warning: {warning}");
     }
+    if let Some(warning) = session.stream_warning(&load) {
+        eprintln!("warning: {warning}");
+    }
     let show_live = stderr_is_tty() && !args.quiet;
     if !args.quiet {
         // The first line on stderr says the run has started: tokens are ready and the target is set.
@@ -80,10 +90,15 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
                 }
             })
             .collect();
+        let tokens = match (session.streaming(), session.p.settings.stream_count()) {
+            (false, _) => format!("{} tokens", session.store.len()),
+            (true, _) if session.p.run.batch.is_some() => "tokens streamed from the batch".to_string(),
+            (true, Some(n)) => format!("{n} tokens minted as it goes"),
+            (true, None) => "fresh tokens minted as it goes".to_string(),
+        };
         eprintln!(
-            "running '{}': {} tokens ({}, kid {} in the header) against {}, {}; Ctrl-C stops and keeps what was measured",
+            "running '{}': {tokens} ({}, kid {} in the header) against {}, {}; Ctrl-C stops and keeps what was measured",
             session.p.name,
-            session.store.len(),
             crate::model::alg::name(session.alg),
             kids.join(", "),
             session.url,

@@ -13,12 +13,21 @@ pub fn run(args: ValidateArgs) -> Result<i32, Failure> {
         0 => String::new(),
         n => format!(", {n} threshold(s)"),
     };
+    let alg_name = alg::name(c.alg);
+    let tokens = match c.stream_rate {
+        Some(rate) if c.tokens == 0 => {
+            format!("an unbounded stream of {alg_name} tokens (about {rate:.0}/s minted here)")
+        }
+        Some(rate) => format!(
+            "a stream of {} {alg_name} tokens, wrapping (about {rate:.0}/s minted here)",
+            c.tokens
+        ),
+        None => format!("{} {alg_name} token(s)", c.tokens),
+    };
     println!(
-        "{}: ok — '{}', {} {} token(s) ({} key(s): {}), {}, target {}{thresholds}",
+        "{}: ok — '{}', {tokens} ({} key(s): {}), {}, target {}{thresholds}",
         p.loaded.path.display(),
         p.name,
-        c.tokens,
-        alg::name(c.alg),
         c.kids.len(),
         c.kids.join(", "),
         c.load,

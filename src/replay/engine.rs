@@ -12,7 +12,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::pacer::{Pacer, Staged};
-use super::tokens::{Selector, TokenStore};
+use super::tokens::Tokens;
 use super::transport::{Target, Transport};
 use crate::model::{ErrorKind, Judgement, Outcome, StatusSet};
 use crate::stats::recorder::{Exchange, Recorder};
@@ -32,8 +32,7 @@ const NOT_STOPPED: u64 = u64::MAX;
 /// What to run: the prepared target, tokens and load.
 pub struct Plan {
     pub target: Arc<Target>,
-    pub tokens: Arc<TokenStore>,
-    pub selector: Arc<Selector>,
+    pub tokens: Tokens,
     /// `Some` for the open model.
     pub pacer: Option<Arc<Staged>>,
     pub accept: StatusSet,
@@ -88,6 +87,10 @@ pub struct Finished {
     /// A client thread that could not start its runtime or panicked: what was measured is
     /// kept, but the run must fail (internal error), never pass.
     pub worker_failure: Option<String>,
+    /// Distinct tokens the run had (a stream: those handed out).
+    pub distinct: u64,
+    /// What the streaming token source did, when there was one.
+    pub stream: Option<super::stream::StreamStats>,
 }
 
 struct Shared {
@@ -255,7 +258,19 @@ pub fn execute<T: Transport + Send + Sync>(
     let main_scheduled = scheduled_all - warmup_scheduled.min(scheduled_all);
     merged.main.not_sent = main_scheduled.saturating_sub(merged.main.sent);
     merged.warmup.not_sent = warmup_scheduled.saturating_sub(merged.warmup.sent);
+    let (stream, distinct) = match &plan.tokens {
+        Tokens::Stream(st) => {
+            st.stop();
+            if let Some(why) = st.failure() {
+                aborted.get_or_insert(format!("the token stream stopped: {why}"));
+            }
+            (Some(st.stats()), st.distinct())
+        }
+        Tokens::Store { selector, .. } => (None, selector.len()),
+    };
     Finished {
+        stream,
+        distinct,
         scheduled: main_scheduled,
         warmup_scheduled,
         recorder: merged,
@@ -268,7 +283,7 @@ pub fn execute<T: Transport + Send + Sync>(
         },
         interrupted: stop.is_some() && aborted.is_none() && failures.is_empty(),
         aborted,
-        wrapped: plan.selector.wrapped(),
+        wrapped: plan.tokens.wrapped(),
         threads,
         connections_opened: shared.connections.load(Ordering::Relaxed),
         worker_failure: (!failures.is_empty()).then(|| failures.join("; ")),
@@ -391,9 +406,16 @@ async fn connection<T: Transport + Send + Sync>(
         if plan.requests.is_some_and(|n| i >= n) {
             break;
         }
-        // Whether this connection was idle, waiting for the request's time: its lag is then
-        // jwtstorm's own lateness (timer and CPU), not a busy target's back-pressure.
-        let mut waited = false;
+        // The token first (a stream may make the request wait for one), then its time.
+        let Some((picked, token_wait)) = plan.tokens.pick(i).await else {
+            // The stream failed; the session reports why.
+            break;
+        };
+        let token_ready = Instant::now();
+        // Whether this connection was idle, waiting for the request's time (or its token): its
+        // lag is then jwtstorm's own lateness (timer, CPU, minting), not a busy target's
+        // back-pressure.
+        let mut waited = !token_wait.is_zero();
         let intended = match &plan.pacer {
             Some(p) => match p.due(i) {
                 Some(due) => {
@@ -432,13 +454,27 @@ async fn connection<T: Transport + Send + Sync>(
             intended
         };
         let warmup = intended.duration_since(start) < plan.warmup;
-        let (ti, reused) = plan.selector.pick(i);
-        let (class, expect) = plan.tokens.label(ti);
+        let (class, expect, reused) = (picked.class, picked.expect, picked.reused);
         let lag = plan
             .pacer
             .as_ref()
             .map(|_| begin.saturating_duration_since(intended));
-        state.recorder.borrow_mut().sent(lag, waited, reused, warmup);
+        {
+            let mut rec = state.recorder.borrow_mut();
+            rec.sent(lag, waited, reused, warmup);
+            // Mint-bound: the token was ready only after the request was due.
+            let late_by = match &plan.pacer {
+                Some(_) => token_ready.saturating_duration_since(intended),
+                None => token_wait,
+            };
+            if !token_wait.is_zero() && !late_by.is_zero() {
+                rec.mint_bound(late_by, warmup);
+                state
+                    .seconds
+                    .borrow_mut()
+                    .mint_bound(begin.duration_since(start).as_secs() as u32);
+            }
+        }
         state
             .seconds
             .borrow_mut()
@@ -454,7 +490,7 @@ async fn connection<T: Transport + Send + Sync>(
             &*transport,
             &shared,
             &mut conn,
-            ti,
+            picked.value.clone(),
             should_accept,
             class,
             &state,
@@ -515,7 +551,7 @@ async fn connection<T: Transport + Send + Sync>(
                     (None, Some(k)) => k.name().as_bytes().to_vec(),
                     (None, None) => Vec::new(),
                 };
-                rec.keep_sample(&ex, &text, ti as u64, &plan.tokens.value(ti));
+                rec.keep_sample(&ex, &text, picked.index, &picked.value);
             }
         }
         state.seconds.borrow_mut().completed(
@@ -555,12 +591,12 @@ async fn exchange<T: Transport + Send + Sync>(
     transport: &T,
     shared: &Shared,
     conn: &mut Option<T::Conn>,
-    ti: usize,
+    token: bytes::Bytes,
     should_accept: bool,
     class: crate::token::classes::TokenClass,
     state: &WorkerState,
 ) -> Result<(u16, Option<Vec<u8>>, Option<String>), ErrorKind> {
-    let mut req = plan.target.request(plan.tokens.value(ti))?;
+    let mut req = plan.target.request(token)?;
     let keep = |status: u16| {
         let outcome = Outcome::of_status(status, &plan.accept, &plan.reject);
         let probe = Exchange {

@@ -4,5 +4,6 @@
 pub mod classify;
 pub mod engine;
 pub mod pacer;
+pub mod stream;
 pub mod tokens;
 pub mod transport;

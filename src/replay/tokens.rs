@@ -40,7 +40,8 @@ impl Formatter {
         }
     }
 
-    fn push(&self, token: &[u8], out: &mut BytesMut) {
+    /// Appends `token` formatted for the placement.
+    pub fn push(&self, token: &[u8], out: &mut BytesMut) {
         match &self.placement {
             Placement::Bearer => {
                 out.extend_from_slice(b"Bearer ");
@@ -109,7 +110,17 @@ impl TokenStore {
         pool: &rayon::ThreadPool,
         stop: &std::sync::atomic::AtomicBool,
     ) -> Option<TokenStore> {
-        let count = minter.config().count;
+        Self::mint_first(minter, minter.config().count, fmt, pool, stop)
+    }
+
+    /// Mints the minter's first `count` tokens in parallel.
+    pub fn mint_first(
+        minter: &Minter,
+        count: u64,
+        fmt: &Formatter,
+        pool: &rayon::ThreadPool,
+        stop: &std::sync::atomic::AtomicBool,
+    ) -> Option<TokenStore> {
         const BLOCK: u64 = 4096;
         let blocks: Vec<Block> = pool.install(|| {
             (0..count.div_ceil(BLOCK))
@@ -147,10 +158,19 @@ impl TokenStore {
 
     /// Loads a batch file, checking every line.
     pub fn load(path: &std::path::Path, fmt: &Formatter) -> Result<TokenStore, BatchError> {
+        Self::load_first(path, fmt, u64::MAX)
+    }
+
+    /// Loads the first `count` tokens of a batch file and checks every line of it (the rest is
+    /// read without being kept, so a batch streamed during a run is known to be sound).
+    pub fn load_first(path: &std::path::Path, fmt: &Formatter, count: u64) -> Result<TokenStore, BatchError> {
         let mut data = BytesMut::new();
         let (mut ends, mut classes, mut expects) = (Vec::new(), Vec::new(), Vec::new());
         for entry in BatchReader::open(path)? {
             let e = entry?;
+            if classes.len() as u64 >= count {
+                continue;
+            }
             fmt.push(e.token.as_bytes(), &mut data);
             ends.push(data.len() as u64);
             classes.push(e.class);
@@ -205,6 +225,11 @@ impl TokenStore {
         self.ends.is_empty()
     }
 
+    /// Bytes of formatted token values held.
+    pub fn bytes(&self) -> u64 {
+        self.data.len() as u64
+    }
+
     /// The formatted value of token `i` (a zero-copy slice).
     pub fn value(&self, i: usize) -> Bytes {
         let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
@@ -235,6 +260,68 @@ impl TokenStore {
     /// Token `i`'s class and expected answer.
     pub fn label(&self, i: usize) -> (TokenClass, Expect) {
         (self.classes[i], self.expects[i])
+    }
+}
+
+/// The token a request sends, with its label.
+#[derive(Debug, Clone)]
+pub struct Picked {
+    /// Formatted for the placement.
+    pub value: Bytes,
+    pub class: TokenClass,
+    pub expect: Expect,
+    /// Its index in the batch (or stream), for samples.
+    pub index: u64,
+    /// Whether it replays a token already sent.
+    pub reused: bool,
+}
+
+/// Where a replay's tokens come from: a batch in memory in a chosen order, or a stream.
+pub enum Tokens {
+    Store {
+        store: std::sync::Arc<TokenStore>,
+        selector: Selector,
+    },
+    Stream(std::sync::Arc<super::stream::Stream>),
+}
+
+impl Tokens {
+    /// The token for request `i` and how long it waited to be ready (a stream that fell
+    /// behind); `None` when the stream failed.
+    pub async fn pick(&self, i: u64) -> Option<(Picked, std::time::Duration)> {
+        match self {
+            Tokens::Store { store, selector } => {
+                let (ti, reused) = selector.pick(i);
+                let (class, expect) = store.label(ti);
+                Some((
+                    Picked {
+                        value: store.value(ti),
+                        class,
+                        expect,
+                        index: ti as u64,
+                        reused,
+                    },
+                    std::time::Duration::ZERO,
+                ))
+            }
+            Tokens::Stream(s) => s.take(i).await,
+        }
+    }
+
+    /// Whether requests went past the last token and started over.
+    pub fn wrapped(&self) -> bool {
+        match self {
+            Tokens::Store { selector, .. } => selector.wrapped(),
+            Tokens::Stream(s) => s.wrapped(),
+        }
+    }
+
+    /// Distinct tokens the replay had (a stream: handed out so far).
+    pub fn distinct(&self) -> u64 {
+        match self {
+            Tokens::Store { selector, .. } => selector.len(),
+            Tokens::Stream(s) => s.distinct(),
+        }
     }
 }
 

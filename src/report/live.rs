@@ -36,8 +36,19 @@ impl LiveLine {
         } else {
             fa
         };
+        // A streaming source that falls behind says so: those requests left late.
+        let mint = if s.mint_bound > 0 {
+            let m = format!("  mint-bound {}", thousands(s.mint_bound));
+            if self.colour {
+                format!("\x1b[1;33m{m}\x1b[0m")
+            } else {
+                m
+            }
+        } else {
+            String::new()
+        };
         format!(
-            "{}[{:>5.1}s / {:.0}s, {:.0}s left] {rate}  p50 {}  p99 {} (corrected)  accepted {}  rejected {}  errors {}  {fa}",
+            "{}[{:>5.1}s / {:.0}s, {:.0}s left] {rate}  p50 {}  p99 {} (corrected)  accepted {}  rejected {}  errors {}  {fa}{mint}",
             if l.stopping { "stopping " } else { "" },
             l.elapsed.as_secs_f64(),
             self.total.as_secs_f64(),

@@ -149,6 +149,14 @@ pub fn render(r: &Results) -> String {
             s.late_after_ms
         );
     }
+    if let Some(st) = &r.stream {
+        let label = if st.mint_bound > 0 {
+            "**Mint-bound**"
+        } else {
+            "Tokens"
+        };
+        let _ = writeln!(o, "\n{label}: {}", super::summary::stream_note(st));
+    }
     let _ = writeln!(o, "\n## Latency by token class (corrected / uncorrected)\n");
     let _ = writeln!(o, "| class | responses | p50 | p90 | p99 | p99.9 | max |");
     let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|---:|");

@@ -224,6 +224,30 @@ pub fn render(r: &Results, colour: bool) -> String {
 
 /// What the counts alone do not say: requests still due when the schedule ended, a target that
 /// never accepted a connection, and a run limited by this machine's file descriptors.
+/// What a streaming token source did, in one sentence: mint-bound requests, or that it kept
+/// ahead.
+pub fn stream_note(st: &crate::stats::results::StreamReport) -> String {
+    if st.mint_bound > 0 {
+        format!(
+            "{} request(s) waited for their token (longest {}): minting could not keep up, and they are \
+             measured from their intended time. Lower the rate, add threads, or use load.pool, load.reuse or a pre-minted batch",
+            thousands(st.mint_bound),
+            crate::text::micros(st.longest_wait_us)
+        )
+    } else {
+        format!(
+            "streamed: {} {} during the run, up to {} ahead of the requests; none was late",
+            thousands(st.taken),
+            if st.from == "batch" {
+                "read from the batch"
+            } else {
+                "minted"
+            },
+            thousands(st.lead)
+        )
+    }
+}
+
 pub fn notes(r: &Results) -> Vec<String> {
     let t = &r.totals;
     let err = |k: &str| r.transport_errors.get(k).copied().unwrap_or(0);
@@ -234,6 +258,14 @@ pub fn notes(r: &Results) -> Vec<String> {
              the target or the connections could not keep up",
             thousands(t.not_sent)
         ));
+    }
+    if let Some(st) = &r.stream {
+        let label = if st.mint_bound > 0 {
+            "mint-bound "
+        } else {
+            "tokens     "
+        };
+        out.push(format!("{label} {}", stream_note(st)));
     }
     if let Some(v) = r.classes.get("valid") {
         use crate::model::Judgement;

@@ -164,6 +164,10 @@ pub fn apply_token_args(s: &mut Settings, a: &TokenArgs) -> Result<(), FlagError
     let t = &mut s.tokens;
     if let Some(n) = a.count {
         t.count = resolve::check_count(n).map_err(|e| flag(format!("--count: {e}")))?;
+        t.count_given = true;
+    }
+    if a.stream {
+        t.stream = true;
     }
     if let Some(now) = &a.now {
         t.now = Some(resolve::parse_now(now).map_err(|e| flag(format!("--now: {e}")))?);

@@ -202,6 +202,8 @@ pub struct VerifierSection {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokensSection {
+    /// `batch` (default: mint every token before the run) or `stream` (mint as it goes).
+    pub source: Option<Spanned<String>>,
     pub count: Option<Spanned<CountValue>>,
     pub seed: Option<u64>,
     pub now: Option<Spanned<NowValue>>,

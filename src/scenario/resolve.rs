@@ -54,6 +54,10 @@ pub struct PolicySettings {
 #[derive(Debug, Clone)]
 pub struct TokenSettings {
     pub count: u64,
+    /// Whether `count` was given (a stream without one never repeats a token).
+    pub count_given: bool,
+    /// Mint tokens while the run goes (`tokens.source = "stream"`) instead of all before it.
+    pub stream: bool,
     pub seed: u64,
     pub now: Option<i64>,
     pub ttl: u64,
@@ -82,6 +86,8 @@ impl Default for TokenSettings {
     fn default() -> Self {
         TokenSettings {
             count: 10_000,
+            count_given: false,
+            stream: false,
             seed: 1,
             now: None,
             ttl: 900,
@@ -317,14 +323,40 @@ impl Settings {
 
         // [tokens]
         let t = &sc.tokens;
+        if let Some(src) = &t.source {
+            s.tokens.stream = match src.get_ref().as_str() {
+                "stream" => true,
+                "batch" => false,
+                other => {
+                    return Err(l.error(
+                        src,
+                        "tokens.source",
+                        format!("'{other}': expected \"batch\" (mint all before the run) or \"stream\" (mint as it goes)"),
+                    ));
+                }
+            };
+        }
         if let Some(c) = &t.count {
             let n = match c.get_ref() {
-                CountValue::Int(n) if *n >= 0 => Ok(*n as u64),
-                CountValue::Int(n) => Err(format!("must be positive, got {n}")),
-                CountValue::Text(s) => units::parse_count(s),
+                CountValue::Text(text) if text.trim() == "unbounded" => {
+                    if !s.tokens.stream {
+                        return Err(l.error(
+                            c,
+                            "tokens.count",
+                            "\"unbounded\" needs tokens.source = \"stream\" (a batch is minted before the run)",
+                        ));
+                    }
+                    None
+                }
+                CountValue::Int(n) if *n >= 0 => Some(Ok(*n as u64)),
+                CountValue::Int(n) => Some(Err(format!("must be positive, got {n}"))),
+                CountValue::Text(s) => Some(units::parse_count(s)),
+            };
+            if let Some(n) = n {
+                let n = n.map_err(|e| l.error(c, "tokens.count", e))?;
+                s.tokens.count = check_count(n).map_err(|e| l.error(c, "tokens.count", e))?;
+                s.tokens.count_given = true;
             }
-            .map_err(|e| l.error(c, "tokens.count", e))?;
-            s.tokens.count = check_count(n).map_err(|e| l.error(c, "tokens.count", e))?;
         }
         if let Some(seed) = t.seed {
             s.tokens.seed = seed;
@@ -458,6 +490,11 @@ impl Settings {
             mix: t.mix.clone(),
             size: t.size,
         })
+    }
+
+    /// The distinct tokens of a stream before it wraps: the count when one was given.
+    pub fn stream_count(&self) -> Option<u64> {
+        self.tokens.count_given.then_some(self.tokens.count)
     }
 
     /// Loads or generates the keys. Returns the algorithm (a key set directory may name it) and

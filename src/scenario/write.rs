@@ -102,12 +102,19 @@ pub fn to_toml(name: &str, s: &Settings, run: &RunSettings) -> String {
 
     let mut tokens = Table::new();
     let t = &s.tokens;
+    if t.stream {
+        tokens.insert("source".into(), Value::String("stream".into()));
+    }
     match &run.batch {
         Some(b) => {
             tokens.insert("batch".into(), path(b));
         }
         None => {
-            tokens.insert("count".into(), Value::Integer(t.count as i64));
+            if t.stream && !t.count_given {
+                tokens.insert("count".into(), Value::String("unbounded".into()));
+            } else {
+                tokens.insert("count".into(), Value::Integer(t.count as i64));
+            }
             tokens.insert("seed".into(), Value::Integer(t.seed as i64));
             if let Some(n) = t.now {
                 tokens.insert("now".into(), Value::Integer(n));

@@ -24,7 +24,8 @@ use crate::cli::SourceArgs;
 use crate::model::{HttpVersion, Model, Order, TransportKind};
 use crate::replay::engine::{self, Finished, Plan};
 use crate::replay::pacer::{Pacer, Staged};
-use crate::replay::tokens::{Formatter, Selector, TokenStore};
+use crate::replay::stream::{Fill, Stream, StreamSettings, lead_for};
+use crate::replay::tokens::{Formatter, Selector, TokenStore, Tokens};
 use crate::replay::transport::{HyperTransport, ReqwestSettings, ReqwestTransport, Target};
 use crate::report::live::LiveLine;
 use crate::scenario::Loaded;
@@ -128,8 +129,49 @@ pub struct Checked {
     pub thresholds: usize,
     /// `embedded`, or the target URL.
     pub target: String,
-    /// Valid tokens that are expired, or will expire during the run.
+    /// Valid tokens that are expired, or will expire during the run; a stream that cannot
+    /// keep up with the schedule.
     pub warning: Option<String>,
+    /// A minted stream: about how many tokens per second this machine mints (calibrated).
+    pub stream_rate: Option<f64>,
+}
+
+/// About how many tokens per second `minter` mints here on `threads` threads: one thread
+/// mints for about 100 ms, and the threads are taken to scale (they do, within 10%, for
+/// every algorithm but HS256, whose tokens are cheap enough that this errs low).
+pub fn calibrate(minter: &Minter, threads: usize) -> f64 {
+    let (mut token, mut scratch) = (Vec::new(), Vec::new());
+    let started = std::time::Instant::now();
+    let mut n = 0u64;
+    while n < 50_000 && (n < 8 || started.elapsed() < Duration::from_millis(100)) {
+        token.clear();
+        minter.mint_at(n, 1_800_000_000, &mut token, &mut scratch);
+        n += 1;
+    }
+    n as f64 / started.elapsed().as_secs_f64().max(1e-9) * threads.max(1) as f64
+}
+
+/// The peak rate the load schedules (open model).
+fn peak_rate(l: &LoadSettings) -> Option<f64> {
+    (l.model == Model::Open).then(|| l.stages.iter().map(|s| s.rate).fold(0.0, f64::max))
+}
+
+/// A warning when minting at `rate` tokens/s cannot keep up with the schedule. Minting shares
+/// the cores with sending (and the embedded verifier), so more than 70% of it is too much.
+fn stream_warning(alg: Algorithm, rate: f64, threads: usize, l: &LoadSettings) -> Option<String> {
+    let peak = peak_rate(l)?;
+    let needed = peak * (1.0 - l.reuse.clamp(0.0, 1.0));
+    (needed > 0.7 * rate).then(|| {
+        format!(
+            "tokens.source = \"stream\": minting {} here reaches about {:.0} tokens/s on {threads} thread(s) \
+             (calibrated), but the load schedules up to {:.0} fresh tokens/s: the run will be mint-bound \
+             (those requests leave late and say so). Use load.pool or load.reuse, a lower rate, or mint a \
+             batch ahead with `jwtstorm mint`",
+            crate::model::alg::name(alg),
+            rate,
+            needed
+        )
+    })
 }
 
 impl Prepared {
@@ -139,7 +181,11 @@ impl Prepared {
         check_descriptors(&self.run, false)?;
         let mut warning = None;
         let lifetime = self.settings.tokens.ttl + self.settings.policy(self.settings.alg()).leeway;
-        if self.run.batch.is_none() && lifetime < self.run.load.time_bound().as_secs() {
+        let mut stream_rate = None;
+        if self.run.batch.is_none()
+            && !self.settings.tokens.stream
+            && lifetime < self.run.load.time_bound().as_secs()
+        {
             warning = Some(format!(
                 "valid tokens live {lifetime}s (ttl plus leeway) but the run lasts {}: those sent after their exp \
                  are expected to be refused",
@@ -165,6 +211,20 @@ impl Prepared {
                 }
                 store.len() as u64
             }
+            None if self.settings.tokens.stream => {
+                let config = self
+                    .settings
+                    .mint_config(alg, keys.clone())
+                    .map_err(SessionError::Invalid)?;
+                let minter = Minter::new(config).map_err(|e| SessionError::Invalid(e.to_string()))?;
+                let threads = rayon::current_num_threads();
+                let rate = calibrate(&minter, threads);
+                stream_rate = Some(rate);
+                if let Some(w) = stream_warning(alg, rate, threads, &self.run.load) {
+                    warning = Some(w);
+                }
+                self.settings.stream_count().unwrap_or(0)
+            }
             None => {
                 let fmt = Formatter::new(self.run.target.token.clone(), &target::request_path(&self.run));
                 minter(self, alg, keys.clone(), &fmt)?.config().count
@@ -172,6 +232,7 @@ impl Prepared {
         };
         let load = self.run.load.describe();
         Ok(Checked {
+            stream_rate,
             tokens,
             alg,
             kids: keys.iter().map(|k| k.kid.clone()).collect(),
@@ -235,7 +296,12 @@ pub fn folder_stamp(t: SystemTime) -> String {
 /// memory, the embedded verifier if asked for, the prepared request and transport settings.
 pub struct Session {
     pub p: Prepared,
+    /// A minted stream: tokens per second this machine mints (calibrated at the start).
+    pub stream_rate: Option<f64>,
+    /// The batch; for a streaming source, its first few tokens only.
     pub store: Arc<TokenStore>,
+    stream: Option<StreamFrom>,
+    fmt: Formatter,
     pub keys: Vec<KeyMaterial>,
     pub alg: Algorithm,
     embedded: Option<(tokio::runtime::Runtime, server::RunningServer)>,
@@ -319,13 +385,44 @@ fn minter(
     Ok(minter)
 }
 
-/// Mints or loads the batch.
-fn tokens(
-    p: &Prepared,
-    stop: &AtomicBool,
-) -> Result<(TokenStore, Algorithm, Vec<KeyMaterial>), SessionError> {
+/// Tokens kept in memory from a streaming source, for the preflight and the start line.
+const STREAM_HEAD: u64 = 1024;
+
+/// Where a streaming run's tokens come from (started afresh for each replay).
+enum StreamFrom {
+    Mint(Arc<Minter>),
+    Batch(std::path::PathBuf),
+}
+
+/// The tokens of a session: the batch in memory, or for a stream its first few and its source.
+type SessionTokens = (TokenStore, Option<StreamFrom>, Algorithm, Vec<KeyMaterial>);
+
+/// Mints or loads the batch, or prepares the stream.
+fn tokens(p: &Prepared, stop: &AtomicBool) -> Result<SessionTokens, SessionError> {
     let (alg, keys) = p.settings.load_keys()?;
     let fmt = Formatter::new(p.run.target.token.clone(), &target::request_path(&p.run));
+    if p.settings.tokens.stream {
+        return Ok(match &p.run.batch {
+            // Every line is checked now; only the first few are kept.
+            Some(path) => (
+                TokenStore::load_first(path, &fmt, STREAM_HEAD)?,
+                Some(StreamFrom::Batch(path.clone())),
+                alg,
+                keys,
+            ),
+            None => {
+                let config = p
+                    .settings
+                    .mint_config(alg, keys.clone())
+                    .map_err(SessionError::Invalid)?;
+                let minter = Minter::new(config).map_err(|e| SessionError::Invalid(e.to_string()))?;
+                let head = p.settings.stream_count().unwrap_or(STREAM_HEAD).min(STREAM_HEAD);
+                let store = TokenStore::mint_first(&minter, head, &fmt, &mint_pool()?, stop)
+                    .ok_or(SessionError::Interrupted)?;
+                (store, Some(StreamFrom::Mint(Arc::new(minter))), alg, keys)
+            }
+        });
+    }
     let store = match &p.run.batch {
         Some(path) => {
             check_memory(
@@ -336,16 +433,27 @@ fn tokens(
         }
         None => {
             let minter = minter(p, alg, keys.clone(), &fmt)?;
-            let pool = rayon::ThreadPoolBuilder::new()
-                .build()
-                .map_err(|e| SessionError::Start {
-                    what: "starting minting threads",
-                    source: std::io::Error::other(e),
-                })?;
-            TokenStore::mint(&minter, &fmt, &pool, stop).ok_or(SessionError::Interrupted)?
+            TokenStore::mint(&minter, &fmt, &mint_pool()?, stop).ok_or(SessionError::Interrupted)?
         }
     };
-    Ok((store, alg, keys))
+    Ok((store, None, alg, keys))
+}
+
+/// The threads that mint: one per core.
+fn mint_pool() -> Result<rayon::ThreadPool, SessionError> {
+    rayon::ThreadPoolBuilder::new()
+        .thread_name(|i| format!("jwtstorm-mint-{i}"))
+        .build()
+        .map_err(|e| SessionError::Start {
+            what: "starting minting threads",
+            source: std::io::Error::other(e),
+        })
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 impl Session {
@@ -353,7 +461,12 @@ impl Session {
     /// `stop` (Ctrl-C) ends minting early with [`SessionError::Interrupted`].
     pub fn start(p: Prepared, stop: &AtomicBool) -> Result<Session, SessionError> {
         check_descriptors(&p.run, true)?;
-        let (store, alg, keys) = tokens(&p, stop)?;
+        let (store, stream, alg, keys) = tokens(&p, stop)?;
+        let fmt = Formatter::new(p.run.target.token.clone(), &target::request_path(&p.run));
+        let stream_rate = match &stream {
+            Some(StreamFrom::Mint(m)) => Some(calibrate(m, rayon::current_num_threads())),
+            _ => None,
+        };
         if stop.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(SessionError::Interrupted);
         }
@@ -378,7 +491,10 @@ impl Session {
         let tls = target::tls_for(&p.run, &url)?;
         Ok(Session {
             p,
+            stream_rate,
             store: Arc::new(store),
+            stream,
+            fmt,
             keys,
             alg,
             embedded,
@@ -407,18 +523,22 @@ impl Session {
             Some(pc) => pc.length(),
             None => l.time_bound(),
         };
-        let selector = Selector::new(
-            self.store.len(),
-            l.pool,
-            l.order == Order::Shuffle,
-            l.reuse,
-            l.seed,
-        );
-        let tokens_available = selector.len();
+        let tokens = match &self.stream {
+            None => Tokens::Store {
+                store: self.store.clone(),
+                selector: Selector::new(
+                    self.store.len(),
+                    l.pool,
+                    l.order == Order::Shuffle,
+                    l.reuse,
+                    l.seed,
+                ),
+            },
+            Some(from) => Tokens::Stream(Arc::new(self.stream(from, l)?)),
+        };
         let plan = Plan {
             target: self.target.clone(),
-            tokens: self.store.clone(),
-            selector: Arc::new(selector),
+            tokens,
             pacer: pacer.clone(),
             accept: p.run.target.accept.clone(),
             reject: p.run.target.reject.clone(),
@@ -500,11 +620,68 @@ impl Session {
         if live_line {
             live.clear();
         }
-        Ok((finished, tokens_available))
+        let distinct = finished.distinct;
+        Ok((finished, distinct))
+    }
+
+    /// Starts the streaming source for one replay under `l`.
+    fn stream(&self, from: &StreamFrom, l: &LoadSettings) -> Result<Stream, SessionError> {
+        let fill = match from {
+            StreamFrom::Mint(m) => Fill::Mint {
+                minter: m.clone(),
+                clock: Arc::new(unix_now),
+                pool: mint_pool()?,
+            },
+            StreamFrom::Batch(path) => Fill::Batch { path: path.clone() },
+        };
+        let count = match (self.p.settings.stream_count(), l.pool) {
+            (Some(c), Some(p)) => Some(c.min(p)),
+            (c, p) => c.or(p),
+        };
+        // A batch read as a stream wraps at its end (or its pool), never at the minting count.
+        let count = if matches!(from, StreamFrom::Batch(_)) {
+            l.pool
+        } else {
+            count
+        };
+        let peak = peak_rate(l);
+        let token_bytes = (self.store.bytes() / self.store.len().max(1) as u64).max(1);
+        Stream::start(
+            fill,
+            self.fmt.clone(),
+            StreamSettings {
+                count,
+                lead: lead_for(
+                    peak,
+                    token_bytes,
+                    matches!(from, StreamFrom::Mint(_))
+                        .then(|| Duration::from_secs(self.p.settings.tokens.ttl)),
+                ),
+                concurrency: l.concurrency,
+                shuffle: l.order == Order::Shuffle,
+                reuse: l.reuse,
+                seed: l.seed,
+            },
+        )
+        .map_err(SessionError::Invalid)
+    }
+
+    /// A warning when a minted stream cannot keep up with `load`.
+    pub fn stream_warning(&self, load: &LoadSettings) -> Option<String> {
+        stream_warning(self.alg, self.stream_rate?, rayon::current_num_threads(), load)
+    }
+
+    /// Whether tokens are minted (or read) while the run goes.
+    pub fn streaming(&self) -> bool {
+        self.stream.is_some()
     }
 
     /// A warning when `valid` tokens are already expired, or will expire before `load` ends.
     pub fn expiry_warning(&self, load: &LoadSettings) -> Option<String> {
+        // Minted tokens are fresh when sent; a streamed batch is checked as it is read.
+        if matches!(self.stream, Some(StreamFrom::Mint(_))) {
+            return None;
+        }
         let now = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);

@@ -6,7 +6,7 @@ use crate::replay::engine::Finished;
 use crate::scenario::resolve::KeySource;
 use crate::scenario::run::LoadSettings;
 use crate::stats::recorder::{LATE_AFTER, Percentiles};
-use crate::stats::results::{self, Meta, Phase, Results, Schedule};
+use crate::stats::results::{self, Meta, Phase, Results, Schedule, StreamReport};
 use crate::token::keys::KeyMaterial;
 
 use super::Prepared;
@@ -55,9 +55,15 @@ fn scenario_as_run(
         },
         "verifier": p.settings.policy(alg),
         "tokens": match &p.run.batch {
-            Some(b) => serde_json::json!({ "batch": b.display().to_string() }),
+            Some(b) => serde_json::json!({
+                "batch": b.display().to_string(),
+                "source": if t.stream { "stream" } else { "batch" },
+            }),
             None => serde_json::json!({
-                "count": t.count, "seed": t.seed, "ttl_s": t.ttl, "nbf_offset_s": t.nbf_offset,
+                "source": if t.stream { "stream" } else { "batch" },
+                // A stream without a count never repeats a token.
+                "count": (!t.stream || t.count_given).then_some(t.count),
+                "seed": t.seed, "ttl_s": t.ttl, "nbf_offset_s": t.nbf_offset,
                 "size": t.size, "claims": t.claims,
                 "mix": t.mix.iter().map(|(c, w)| (c.name().to_string(), *w)).collect::<std::collections::BTreeMap<_, _>>(),
             }),
@@ -138,5 +144,12 @@ pub(super) fn results_of(
         samples: rec.samples.clone(),
         thresholds: Vec::new(),
         histograms,
+        stream: f.stream.map(|st| StreamReport {
+            from: if p.run.batch.is_some() { "batch" } else { "mint" }.into(),
+            lead: st.lead,
+            taken: st.taken,
+            mint_bound: rec.mint_bound,
+            longest_wait_us: rec.mint_wait_max.as_micros() as u64,
+        }),
     }
 }

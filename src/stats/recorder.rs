@@ -184,6 +184,10 @@ pub struct Recorder {
     pub wake: Histogram<u64>,
     /// Scheduled requests that left more than [`LATE_AFTER`] after their intended time.
     pub late: u64,
+    /// Measured requests whose token (streaming source) was ready only after they were due.
+    pub mint_bound: u64,
+    /// The longest such wait.
+    pub mint_wait_max: Duration,
     pub samples: Vec<Sample>,
     sample_counts: BTreeMap<(TokenClass, Outcome, Option<u16>, Option<ErrorKind>), usize>,
 }
@@ -196,6 +200,8 @@ impl Default for Recorder {
             lag: histogram(),
             wake: histogram(),
             late: 0,
+            mint_bound: 0,
+            mint_wait_max: Duration::ZERO,
             samples: Vec::new(),
             sample_counts: BTreeMap::new(),
         }
@@ -217,6 +223,14 @@ impl Recorder {
             if lag > LATE_AFTER {
                 self.late += 1;
             }
+        }
+    }
+
+    /// Notes that a request's token was ready `late_by` after the request was due.
+    pub fn mint_bound(&mut self, late_by: Duration, warmup: bool) {
+        if !warmup {
+            self.mint_bound += 1;
+            self.mint_wait_max = self.mint_wait_max.max(late_by);
         }
     }
 
@@ -309,6 +323,8 @@ impl Recorder {
         self.lag.add(&other.lag).expect("same bounds");
         self.wake.add(&other.wake).expect("same bounds");
         self.late += other.late;
+        self.mint_bound += other.mint_bound;
+        self.mint_wait_max = self.mint_wait_max.max(other.mint_wait_max);
         for s in &other.samples {
             let n = self
                 .sample_counts

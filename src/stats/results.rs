@@ -89,6 +89,25 @@ pub struct Results {
     /// `class/outcome/corrected|uncorrected` (and `schedule/wake`, open model) -> base64 of
     /// HdrHistogram V2 + DEFLATE.
     pub histograms: BTreeMap<String, String>,
+    /// The streaming token source, when the run used one (`tokens.source = "stream"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<StreamReport>,
+}
+
+/// What the streaming token source did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StreamReport {
+    /// `mint` (tokens minted during the run) or `batch` (a batch file read as it goes).
+    pub from: String,
+    /// Tokens kept ready ahead of the requests.
+    pub lead: u64,
+    /// Fresh tokens handed to requests (warmup included).
+    pub taken: u64,
+    /// Measured requests whose token was ready only after they were due: the run was
+    /// mint-bound for them (they are measured from their intended time, like any late send).
+    pub mint_bound: u64,
+    /// The longest of those waits, in microseconds.
+    pub longest_wait_us: u64,
 }
 
 /// One threshold's verdict, as results.json holds it.

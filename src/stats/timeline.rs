@@ -18,6 +18,9 @@ pub struct Second {
     pub outcomes: PerOutcome<u64>,
     pub false_accepts: u64,
     pub false_rejects: u64,
+    /// Requests sent in this second whose token (streaming source) was ready only after they
+    /// were due.
+    pub mint_bound: u64,
     /// Corrected latency of the requests that completed in this second.
     pub latency: Histogram<u64>,
 }
@@ -29,6 +32,7 @@ impl Default for Second {
             outcomes: PerOutcome::default(),
             false_accepts: 0,
             false_rejects: 0,
+            mint_bound: 0,
             latency: Histogram::new_with_bounds(1, MAX_US, 2).expect("static bounds"),
         }
     }
@@ -61,6 +65,7 @@ impl Second {
         self.outcomes.add(&o.outcomes);
         self.false_accepts += o.false_accepts;
         self.false_rejects += o.false_rejects;
+        self.mint_bound += o.mint_bound;
         self.latency.add(&o.latency).expect("same bounds");
     }
 }
@@ -97,6 +102,11 @@ impl Seconds {
     /// Counts a send in `second`.
     pub fn sent(&mut self, second: u32) {
         self.open.entry(second).or_default().sent += 1;
+    }
+
+    /// Counts a request in `second` that waited for its token.
+    pub fn mint_bound(&mut self, second: u32) {
+        self.open.entry(second).or_default().mint_bound += 1;
     }
 
     /// Counts a completion in `second`.

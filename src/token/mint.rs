@@ -219,10 +219,24 @@ impl Minter {
     /// Appends token `index` to `out` and returns its class and expected answer. `scratch` is a
     /// reusable buffer.
     pub fn mint_into(&self, index: u64, out: &mut Vec<u8>, scratch: &mut Vec<u8>) -> (TokenClass, Expect) {
+        self.mint_at(index, self.cfg.now, out, scratch)
+    }
+
+    /// [`Minter::mint_into`] with the clock `now` (Unix seconds) instead of the configured one:
+    /// the same token but for its time claims. A streaming source mints each token when it is
+    /// about to be sent. `now` is clamped to the range the configuration was checked for.
+    pub fn mint_at(
+        &self,
+        index: u64,
+        now: i64,
+        out: &mut Vec<u8>,
+        scratch: &mut Vec<u8>,
+    ) -> (TokenClass, Expect) {
+        let now = now.clamp(0, crate::units::MAX_NOW);
         let mut rng = TokenRng::new(self.cfg.seed, index);
         let class = self.pick_class(&mut rng);
         let key = &self.keys[(index % self.keys.len() as u64) as usize];
-        let (now, ttl, leeway) = (self.cfg.now, self.cfg.ttl as i64, self.cfg.policy.leeway as i64);
+        let (ttl, leeway) = (self.cfg.ttl as i64, self.cfg.policy.leeway as i64);
         let mut times = Times {
             iat: now,
             nbf: self.cfg.nbf_offset.map(|o| now + o),
