@@ -153,8 +153,8 @@ pub struct PolicyArgs {
 /// is `--requests` there).
 #[derive(Debug, Args, Default, Clone)]
 pub struct TokenArgs {
-    /// How many tokens to mint (10k, 1m, ...).
-    #[arg(long, value_name = "N", value_parser = units::parse_count, help_heading = "Tokens")]
+    /// How many tokens to mint (10k, 1m, ...); with --stream, `unbounded` never repeats one.
+    #[arg(long, value_name = "N", value_parser = parse_token_count, help_heading = "Tokens")]
     pub count: Option<u64>,
     /// Mint tokens while the run goes, a bounded lead ahead of the requests (`tokens.source =
     /// "stream"`): fresh time claims, constant memory, and without --count never a repeat.
@@ -184,6 +184,17 @@ pub struct TokenArgs {
     #[arg(long, value_name = "BYTES", value_parser = parse_size, help_heading = "Tokens")]
     pub size: Option<usize>,
 }
+
+/// `--count`: a count, or `unbounded` ([`UNBOUNDED`]) for a stream that never repeats.
+fn parse_token_count(text: &str) -> Result<u64, String> {
+    if text.trim() == "unbounded" {
+        return Ok(UNBOUNDED);
+    }
+    units::parse_count(text)
+}
+
+/// `--count unbounded`.
+pub const UNBOUNDED: u64 = u64::MAX;
 
 /// Keys, policy and tokens as flags: with no scenario they form one, and over a scenario they
 /// replace its values.

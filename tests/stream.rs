@@ -344,3 +344,51 @@ fn memory_does_not_grow_with_the_run() {
         "peak RSS {a} kB for 10 s, {b} kB for 30 s: memory grew with the run"
     );
 }
+
+#[test]
+fn unbounded_needs_a_stream() {
+    let f = Fixture::new(TARGET, "rate = 100\nduration = \"2s\"", "count = \"unbounded\"");
+    let out = bin()
+        .args(["validate", f.scenario().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("tokens.count") && err.contains("tokens.source"),
+        "{err}"
+    );
+    let out = bin()
+        .args(["validate", f.scenario().to_str().unwrap(), "--stream"])
+        .output()
+        .unwrap();
+    // The scenario's count is read before the flag: still refused, by the scenario's line.
+    assert_eq!(out.status.code(), Some(2));
+    std::fs::write(
+        f.scenario(),
+        std::fs::read_to_string(f.scenario()).unwrap().replace(
+            "count = \"unbounded\"",
+            "source = \"stream\"\ncount = \"unbounded\"",
+        ),
+    )
+    .unwrap();
+    let out = bin()
+        .args(["validate", f.scenario().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("an unbounded stream of HS256 tokens"));
+    let out = bin()
+        .args(["validate", "--url", "http://127.0.0.1:9/p", "--secret-file"])
+        .arg(f.dir.path().join("secret"))
+        .args(["--count", "unbounded"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--count unbounded: needs --stream"));
+}

@@ -162,12 +162,21 @@ pub fn apply_mint_args(s: &mut Settings, a: &MintArgs) -> Result<(), FlagError> 
 /// Lays the token flags over the settings.
 pub fn apply_token_args(s: &mut Settings, a: &TokenArgs) -> Result<(), FlagError> {
     let t = &mut s.tokens;
-    if let Some(n) = a.count {
-        t.count = resolve::check_count(n).map_err(|e| flag(format!("--count: {e}")))?;
-        t.count_given = true;
-    }
     if a.stream {
         t.stream = true;
+    }
+    match a.count {
+        Some(crate::cli::UNBOUNDED) if !t.stream => {
+            return Err(flag(
+                "--count unbounded: needs --stream (or tokens.source = \"stream\"); a batch is minted before the run",
+            ));
+        }
+        Some(crate::cli::UNBOUNDED) => t.count_given = false,
+        Some(n) => {
+            t.count = resolve::check_count(n).map_err(|e| flag(format!("--count: {e}")))?;
+            t.count_given = true;
+        }
+        None => {}
     }
     if let Some(now) = &a.now {
         t.now = Some(resolve::parse_now(now).map_err(|e| flag(format!("--now: {e}")))?);
