@@ -23,7 +23,7 @@ use crate::token::classes::{Expect, TokenClass};
 use crate::token::mint::Minter;
 use crate::token::rng::TokenRng;
 
-/// The most tokens per chunk, the unit the producer mints and the queue holds (a quarter of
+/// The most tokens per chunk, the unit the producer mints and the queue holds (a sixteenth of
 /// the lead, so that no token waits much longer than the lead to be sent).
 pub const CHUNK: u64 = 1024;
 /// The fewest tokens per chunk.
@@ -64,21 +64,23 @@ pub struct StreamSettings {
 }
 
 /// The lead for a peak scheduled rate and tokens of about `token_bytes`: [`LEAD_TIME`] of
-/// tokens (64 chunks in the closed model, which has no rate), at most [`LEAD_BYTES`], at least
-/// four of the smallest chunks.
+/// tokens (eight chunks in the closed model, which has no schedule: at a low closed-loop rate
+/// that is many seconds of tokens), at most [`LEAD_BYTES`], at least four of the smallest
+/// chunks.
 ///
 /// `ttl` (minted tokens' lifetime) shortens the lead to a tenth of it, so a token is never sent
 /// near its end of life because it waited in the queue.
 pub fn lead_for(peak_rate: Option<f64>, token_bytes: u64, ttl: Option<Duration>) -> u64 {
     let time = ttl.map_or(LEAD_TIME, |t| (t / 10).min(LEAD_TIME));
-    let by_time = peak_rate.map_or(64 * CHUNK, |r| (r * time.as_secs_f64()).ceil() as u64);
+    let by_time = peak_rate.map_or(8 * CHUNK, |r| (r * time.as_secs_f64()).ceil() as u64);
     let by_bytes = LEAD_BYTES / token_bytes.max(1);
     by_time.min(by_bytes).max(4 * MIN_CHUNK)
 }
 
-/// The chunk for a lead: a quarter of it, between [`MIN_CHUNK`] and [`CHUNK`].
+/// The chunk for a lead: a sixteenth of it, between [`MIN_CHUNK`] and [`CHUNK`], so a slow
+/// signer hands tokens over steadily rather than in bursts.
 fn chunk_for(lead: u64) -> u64 {
-    (lead / 4).clamp(MIN_CHUNK, CHUNK)
+    (lead / 16).clamp(MIN_CHUNK, CHUNK)
 }
 
 /// One chunk of ready tokens.
