@@ -244,11 +244,11 @@ impl Stream {
 
     fn at(&self, position: u64) -> Option<Picked> {
         let queue = self.inner.queue.lock().ok()?;
-        let front = queue.front()?.first;
-        let Some(chunk) = position
-            .checked_sub(front)
-            .and_then(|d| queue.get((d / self.inner.chunk) as usize))
-        else {
+        let Some(chunk) = queue.front().and_then(|f| {
+            position
+                .checked_sub(f.first)
+                .and_then(|d| queue.get((d / self.inner.chunk) as usize))
+        }) else {
             drop(queue);
             self.fail(format!(
                 "internal error: token {position} left the queue before it was sent"
