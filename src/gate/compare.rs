@@ -546,7 +546,7 @@ impl Pool<'_> {
             .iter()
             .flat_map(|r| {
                 full_seconds(r.r)
-                    .map(|p| (p.completed + p.transport_errors, f(p)))
+                    .map(|p| (p.completed.saturating_add(p.transport_errors), f(p)))
                     .collect::<Vec<_>>()
             })
             .collect()
@@ -793,7 +793,7 @@ impl Ctx<'_, '_> {
         let m = Metric::Throughput;
         let sum = |p: &Pool| {
             p.runs.iter().fold((0u64, 0.0f64), |(n, t), r| {
-                (n + r.r.totals.completed, t + r.r.totals.duration_s)
+                (n.saturating_add(r.r.totals.completed), t + r.r.totals.duration_s)
             })
         };
         let ((nb, tb), (nc, tc)) = (sum(self.base), sum(self.cur));
@@ -872,9 +872,9 @@ impl Ctx<'_, '_> {
         per_second: Option<&dyn Fn(&crate::stats::timeline::Point) -> u64>,
     ) -> Comparison {
         let sum = |p: &Pool| {
-            p.runs.iter().fold((0, 0), |(x, n), r| {
+            p.runs.iter().fold((0u64, 0u64), |(x, n), r| {
                 let (a, b) = counts(r.r);
-                (x + a, n + b)
+                (x.saturating_add(a), n.saturating_add(b))
             })
         };
         let ((xb, nb), (xc, nc)) = (sum(self.base), sum(self.cur));
@@ -1025,11 +1025,13 @@ pub fn compare(baselines: &[&Results], current: &Results, o: &Options) -> Result
         |r| {
             let t = &r.totals;
             (
-                t.transport_errors + t.unexpected_status + t.cancelled,
+                t.transport_errors
+                    .saturating_add(t.unexpected_status)
+                    .saturating_add(t.cancelled),
                 t.scheduled.max(t.answered()),
             )
         },
-        Some(&|p| p.transport_errors + p.unexpected_status),
+        Some(&|p| p.transport_errors.saturating_add(p.unexpected_status)),
     ));
     for m in [Metric::FalseAccepts, Metric::FalseRejects] {
         out.push(ctx.share(

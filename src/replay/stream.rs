@@ -303,6 +303,11 @@ impl Drop for Stream {
     }
 }
 
+/// A seeded Fisher-Yates shuffle of chunk number `chunk`'s slots.
+fn shuffle<T>(v: &mut [T], seed: u64, chunk: u64) {
+    TokenRng::new(seed ^ 0x5417_f1e5, chunk).shuffle(v);
+}
+
 /// The producer's own state.
 struct Producer {
     fill: Fill,
@@ -382,11 +387,7 @@ impl Producer {
         let slots = |first: u64| -> Vec<u64> {
             let mut v: Vec<u64> = (first..first + chunk).map(|p| Self::index(p, s.count)).collect();
             if s.shuffle {
-                let mut rng = TokenRng::new(s.seed ^ 0x5417_f1e5, first / chunk);
-                for i in (1..v.len()).rev() {
-                    let j = rng.below(i as u64 + 1) as usize;
-                    v.swap(i, j);
-                }
+                shuffle(&mut v, s.seed, first / chunk);
             }
             v
         };
@@ -455,11 +456,7 @@ impl Producer {
                         }
                     }
                     if s.shuffle {
-                        let mut rng = TokenRng::new(s.seed ^ 0x5417_f1e5, first / chunk);
-                        for i in (1..entries.len()).rev() {
-                            let j = rng.below(i as u64 + 1) as usize;
-                            entries.swap(i, j);
-                        }
+                        shuffle(&mut entries, s.seed, first / chunk);
                     }
                     let mut data = BytesMut::new();
                     let (mut ends, mut classes, mut expects, mut indices) =

@@ -343,11 +343,7 @@ impl Selector {
         let len = pool.map_or(len as u64, |p| p.min(len as u64));
         let order = shuffle.then(|| {
             let mut v: Vec<u32> = (0..len as u32).collect();
-            let mut rng = TokenRng::new(seed, u64::MAX);
-            for i in (1..v.len()).rev() {
-                let j = rng.below(i as u64 + 1) as usize;
-                v.swap(i, j);
-            }
+            TokenRng::new(seed, u64::MAX).shuffle(&mut v);
             v
         });
         Selector {
