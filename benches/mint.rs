@@ -28,6 +28,7 @@ fn minter(alg: Algorithm) -> Minter {
         claims: ClaimTemplate::compile(defaults.claims).unwrap(),
         mix: vec![(TokenClass::Valid, 1.0)],
         size: None,
+        idp: None,
     })
     .unwrap()
 }

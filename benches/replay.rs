@@ -37,6 +37,7 @@ fn store() -> TokenStore {
         claims: ClaimTemplate::compile(serde_json::from_str(r#"{"sub":"user-{i}"}"#).unwrap()).unwrap(),
         mix: vec![(TokenClass::Valid, 9.0), (TokenClass::Expired, 1.0)],
         size: Some(300),
+        idp: None,
     })
     .unwrap();
     let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();

@@ -37,6 +37,7 @@ fn bench(c: &mut Criterion) {
             claims: ClaimTemplate::compile(serde_json::from_str(r#"{"sub":"user-{i}"}"#).unwrap()).unwrap(),
             mix: vec![(TokenClass::Valid, 1.0)],
             size: None,
+            idp: None,
         })
         .unwrap();
         let (mut token, mut scratch) = (Vec::new(), Vec::new());

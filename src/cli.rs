@@ -31,6 +31,9 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Run the reference verifier: an HTTP server that checks tokens the way a careful API does.
     Serve(ServeArgs),
+    /// Play the identity provider alone: serve the key set's public JWKS and discovery
+    /// document (for a target that needs a JWKS URL before the load starts), logging every fetch.
+    Idp(IdpArgs),
     /// Run a scenario: mint (or load) the batch, replay it under load, check every answer, and
     /// write results.
     Run(RunArgs),
@@ -343,7 +346,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "RATE", value_parser = units::parse_percent, help_heading = "Test knobs")]
     pub hang_rate: Option<f64>,
     /// Let a deliberately vulnerable verifier listen on an address other machines can reach.
-    #[arg(long, help_heading = "Test knobs", requires = "vulnerable")]
+    #[arg(long, help_heading = "Test knobs")]
     pub expose_vulnerable: bool,
     /// Accept every token with a signature-free check (a deliberately vulnerable verifier).
     #[arg(long, help_heading = "Test knobs")]
@@ -355,6 +358,22 @@ pub struct ServeArgs {
     /// Close each connection after N responses (Connection: close), like a keep-alive limit.
     #[arg(long, value_name = "N", help_heading = "Test knobs")]
     pub keepalive_max: Option<u64>,
+    /// Take the verification keys from the issuer's JWKS at this URL instead of key files:
+    /// fetched on first use, on an unknown kid (at most once per --jwks-cooldown) and once the
+    /// cached set is older than --jwks-max-age. Without --alg or --algorithms every asymmetric
+    /// algorithm is allowed (each key verifies only its own).
+    #[arg(long, value_name = "URL", help_heading = "Remote keys")]
+    pub jwks_url: Option<String>,
+    /// Refetch the JWKS once the cached set is this old.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = units::parse_duration, help_heading = "Remote keys")]
+    pub jwks_max_age: std::time::Duration,
+    /// At most one refetch for unknown kids per this long.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = units::parse_duration, help_heading = "Remote keys")]
+    pub jwks_cooldown: std::time::Duration,
+    /// Deliberately vulnerable: verify a token with the key its own `jku` (a JWKS URL) or `x5u`
+    /// (a certificate URL) header points at, fetched from loopback addresses only.
+    #[arg(long, help_heading = "Test knobs")]
+    pub follow_jku: bool,
     /// Serve HTTPS with this certificate chain (PEM); h2 and http/1.1 by ALPN.
     #[arg(long, value_name = "FILE", requires = "tls_key", help_heading = "TLS")]
     pub tls_cert: Option<PathBuf>,
@@ -377,6 +396,36 @@ pub struct ServeArgs {
     /// Worker threads (default: all cores).
     #[arg(long, short = 'j', value_name = "N")]
     pub threads: Option<usize>,
+    /// Stop by itself after this long (tests and scripts).
+    #[arg(long, value_name = "DURATION", value_parser = units::parse_duration)]
+    pub exit_after: Option<std::time::Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct IdpArgs {
+    /// Take the keys (and `[idp]` listen, max_age, issuer, keys) from this scenario; flags
+    /// override them.
+    #[arg(long, short, value_name = "FILE")]
+    pub scenario: Option<PathBuf>,
+    #[command(flatten)]
+    pub keys: KeyArgs,
+    /// Address to listen on (default 127.0.0.1:0, or the scenario's idp.listen); the bound
+    /// address is printed on stdout as `listening on http://ADDR`.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// `Cache-Control: max-age` of the key set (default 5m, or the scenario's idp.max_age).
+    #[arg(long, value_name = "DURATION", value_parser = units::parse_duration)]
+    pub max_age: Option<std::time::Duration>,
+    /// The discovery document's issuer (default: the listener's URL).
+    #[arg(long, value_name = "URL")]
+    pub issuer: Option<String>,
+    /// Write every fetch (time, client, user agent, conditional header, version, status) to
+    /// this JSON file when stopping.
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+    /// Print nothing per fetch.
+    #[arg(long, short)]
+    pub quiet: bool,
     /// Stop by itself after this long (tests and scripts).
     #[arg(long, value_name = "DURATION", value_parser = units::parse_duration)]
     pub exit_after: Option<std::time::Duration>,

@@ -9,6 +9,7 @@ pub mod commands;
 pub mod error;
 pub mod files;
 pub mod gate;
+pub mod idp;
 pub mod interrupt;
 pub mod model;
 pub mod replay;

@@ -88,6 +88,22 @@ fn trim(v: f64) -> String {
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
+/// Makes text safe in a Markdown table cell or list item: pipes escaped, line breaks and
+/// control characters as spaces, angle brackets as entities.
+pub fn escape_markdown(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '|' => o.push_str("\\|"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            c if c.is_control() => o.push(' '),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
 /// Escapes text for HTML/XML.
 pub fn escape(s: &str) -> String {
     let mut o = String::with_capacity(s.len());

@@ -33,6 +33,7 @@ fn mint(class: TokenClass, leeway: u64, nbf_offset: Option<i64>) -> (String, Exp
         claims: ClaimTemplate::default(),
         mix: vec![(class, 1.0)],
         size: None,
+        idp: None,
     })
     .unwrap();
     let (mut out, mut scratch) = (Vec::new(), Vec::new());

@@ -231,6 +231,7 @@ fn a_client_thread_that_panics_fails_the_run() {
         claims: ClaimTemplate::default(),
         mix: vec![(TokenClass::Valid, 1.0)],
         size: None,
+        idp: None,
     })
     .unwrap();
     let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
@@ -264,6 +265,7 @@ fn a_client_thread_that_panics_fails_the_run() {
         grace: Duration::from_secs(1),
         boundary_guard: Duration::from_secs(1),
         reasons: None,
+        rotation: None,
     };
     let started = Instant::now();
     let finished = execute(plan, Panics, &no, |_| None);

@@ -94,6 +94,11 @@ fn check_alg(alg: Algorithm, n_keys: usize) {
         claims: ClaimTemplate::compile(claims).unwrap(),
         mix,
         size: None,
+        // The header-injection classes point at an identity provider; none need listen here.
+        idp: Some(jwtstorm::token::mint::IdpRef {
+            url: "http://127.0.0.1:9".into(),
+            attacker: KeyMaterial::generate(alg, Some(2048)).unwrap(),
+        }),
     })
     .unwrap();
     let verifier = Verifier::new(policy.clone(), &keys).unwrap();
@@ -197,6 +202,7 @@ fn inapplicable_classes_are_refused() {
             claims: ClaimTemplate::default(),
             mix: vec![(class, 1.0)],
             size: None,
+            idp: None,
         })
         .err()
         .expect("refused");

@@ -84,6 +84,10 @@ fn minter(alg: Algorithm, keys: &[KeyMaterial], mix: Vec<(TokenClass, f64)>, cou
         claims: ClaimTemplate::compile(serde_json::from_str(r#"{"sub":"user-{i}"}"#).unwrap()).unwrap(),
         mix,
         size: None,
+        idp: Some(jwtstorm::token::mint::IdpRef {
+            url: "http://127.0.0.1:9".into(),
+            attacker: KeyMaterial::generate(alg, Some(2048)).unwrap(),
+        }),
     })
     .unwrap()
 }

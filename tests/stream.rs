@@ -123,6 +123,7 @@ fn settings(count: Option<u64>) -> StreamSettings {
         shuffle: false,
         reuse: 0.0,
         seed: 1,
+        lead_time: Duration::from_secs(2),
     }
 }
 
@@ -139,6 +140,7 @@ fn a_stream_is_the_batch_but_for_its_clock_and_never_repeats() {
                 minter: m.clone(),
                 clock: Arc::new(|| NOW),
                 pool: rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap(),
+                rotation: None,
             },
             fmt.clone(),
             settings(None),
@@ -155,6 +157,7 @@ fn a_stream_is_the_batch_but_for_its_clock_and_never_repeats() {
                 minter: m.clone(),
                 clock: Arc::new(|| NOW + 600),
                 pool: rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap(),
+                rotation: None,
             },
             fmt.clone(),
             settings(None),
@@ -173,6 +176,7 @@ fn a_stream_is_the_batch_but_for_its_clock_and_never_repeats() {
         minter: m.clone(),
         clock: Arc::new(jwtstorm_now),
         pool: rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap(),
+        rotation: None,
     };
     let stream = Stream::start(fill(&m), fmt.clone(), settings(None)).unwrap();
     let tokens = take_all(&stream, 20_000);

@@ -3,6 +3,7 @@
 
 pub mod capacity;
 pub mod compare;
+pub mod idp;
 pub mod inspect;
 pub mod keys;
 pub mod mint;
@@ -21,6 +22,7 @@ pub fn dispatch(cli: Cli) -> Result<i32, Failure> {
         Command::Mint(args) => mint::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Idp(args) => idp::run(args),
         Command::Run(args) => run::run(args),
         Command::Validate(args) => validate::run(args),
         Command::Report(args) => report::run(args),

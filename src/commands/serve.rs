@@ -10,21 +10,56 @@ use crate::error::{Failure, ResultExt, exit};
 use crate::scenario::flags::settings;
 use crate::scenario::resolve::KeySource;
 use crate::token::keys::JwkSet;
+use crate::verifier::remote::RemoteSettings;
 use crate::verifier::server::{self, Knobs, Limits, ServerConfig};
 use crate::verifier::verify::{Reason, Verifier};
 
 /// Runs `jwtstorm serve`.
 pub fn run(args: ServeArgs) -> Result<i32, Failure> {
     let s = settings(args.scenario.as_deref(), &args.keys, &args.policy)?;
-    if s.keys.source == KeySource::Generate {
+    if args.expose_vulnerable && !args.vulnerable && !args.follow_jku {
+        return Err(anyhow::anyhow!(
+            "--expose-vulnerable needs --vulnerable or --follow-jku"
+        ))
+        .or_bad_input();
+    }
+    let vulnerable = args.vulnerable || args.follow_jku;
+    let remote = args.jwks_url.as_ref().map(|url| RemoteSettings {
+        url: url.clone(),
+        max_age: args.jwks_max_age,
+        cooldown: args.jwks_cooldown,
+        timeout: std::time::Duration::from_secs(5),
+    });
+    if remote.is_some() && s.keys.source != KeySource::Generate {
+        return Err(anyhow::anyhow!(
+            "--jwks-url takes the keys from the URL: drop the key files (or the scenario's [keys])"
+        ))
+        .or_bad_input();
+    }
+    if remote.is_none() && s.keys.source == KeySource::Generate {
         return Err(anyhow::anyhow!(
             "serve needs the keys your tokens are signed with: pass --keys-dir, --secret-file, --secret-env, \
              --public-key-file, --jwks-file or --private-key-file (or a scenario whose [keys] names them)"
         ))
         .or_bad_input();
     }
-    let (alg, keys) = s.load_keys().or_bad_input()?;
-    let verifier = Verifier::new(s.policy(alg), &keys)
+    let (policy, keys) = match &remote {
+        Some(_) => {
+            let mut policy = s.policy(s.keys.alg.unwrap_or(jsonwebtoken::Algorithm::RS256));
+            if s.keys.alg.is_none() && s.verifier.algorithms.is_none() {
+                policy.algorithms = crate::model::alg::ALL
+                    .into_iter()
+                    .filter(|a| crate::model::alg::family(*a) != crate::model::alg::Family::Hmac)
+                    .collect();
+            }
+            (policy, Vec::new())
+        }
+        None => {
+            let (alg, keys) = s.load_keys().or_bad_input()?;
+            (s.policy(alg), keys)
+        }
+    };
+    let verifier = Verifier::with_keys(policy, &keys, remote.is_some())
         .map_err(anyhow::Error::msg)
         .or_bad_input()?;
     let listen: SocketAddr = args
@@ -38,16 +73,16 @@ pub fn run(args: ServeArgs) -> Result<i32, Failure> {
         })
         .or_bad_input()?;
     if !listen.ip().is_loopback() {
-        if args.vulnerable && !args.expose_vulnerable {
+        if vulnerable && !args.expose_vulnerable {
             return Err(anyhow::anyhow!(
-                "--vulnerable accepts every token: refusing to listen on {listen}, which other machines can reach; \
+                "--vulnerable and --follow-jku accept forged tokens: refusing to listen on {listen}, which other machines can reach; \
                  listen on 127.0.0.1 or ::1, or pass --expose-vulnerable as well"
             ))
             .or_bad_input();
         }
         eprintln!(
             "warning: listening on {listen}, which other machines can reach{}",
-            if args.vulnerable {
+            if vulnerable {
                 " — and this verifier is deliberately vulnerable"
             } else {
                 ""
@@ -158,6 +193,8 @@ pub fn run(args: ServeArgs) -> Result<i32, Failure> {
             placement,
             knobs,
             verifier,
+            remote,
+            follow_header_keys: args.follow_jku,
             jwks,
             tls,
             limits,
@@ -169,11 +206,17 @@ pub fn run(args: ServeArgs) -> Result<i32, Failure> {
         let mut out = std::io::stdout();
         let _ = writeln!(out, "listening on {scheme}://{}", running.addr);
         let _ = out.flush();
+        let keys_text = match &args.jwks_url {
+            Some(url) => format!(
+                "keys from {url}, max-age {}, cooldown {}",
+                crate::text::format_duration(args.jwks_max_age),
+                crate::text::format_duration(args.jwks_cooldown)
+            ),
+            None => format!("{} key(s)", keys.len()),
+        };
         eprintln!(
-            "jwtstorm serve: verifying {} on {} ({} key(s); /healthz, /metrics, /.well-known/jwks.json); Ctrl-C stops",
-            args.path,
-            running.addr,
-            keys.len()
+            "jwtstorm serve: verifying {} on {} ({keys_text}; /healthz, /metrics, /.well-known/jwks.json); Ctrl-C stops",
+            args.path, running.addr,
         );
         wait_for_stop(args.exit_after).await;
         running.stop().await;

@@ -57,11 +57,15 @@ pub enum Metric {
     TransportErrorRate,
     /// Responses per second over the measured window.
     Throughput,
+    /// Tokens of keys the identity provider retired, accepted.
+    StaleKeyAccepts,
+    /// `valid` tokens of a key that took over signing, rejected (the rotation's outage).
+    RotationFalseRejects,
 }
 
 impl Metric {
     /// Every metric, latency first.
-    pub const ALL: [Metric; 28] = [
+    pub const ALL: [Metric; 30] = [
         Metric::P50,
         Metric::P75,
         Metric::P90,
@@ -90,6 +94,8 @@ impl Metric {
         Metric::UnexpectedStatusRate,
         Metric::TransportErrorRate,
         Metric::Throughput,
+        Metric::StaleKeyAccepts,
+        Metric::RotationFalseRejects,
     ];
 
     /// The name thresholds, tolerances and results use: `p99.9`, `error_rate`.
@@ -123,6 +129,8 @@ impl Metric {
             Metric::UnexpectedStatusRate => "unexpected_status_rate",
             Metric::TransportErrorRate => "transport_error_rate",
             Metric::Throughput => "throughput",
+            Metric::StaleKeyAccepts => "stale_key_accepts",
+            Metric::RotationFalseRejects => "rotation_false_rejects",
         }
     }
 
@@ -157,7 +165,14 @@ impl Metric {
 
     /// Whether it describes the whole run only, never one token class.
     pub fn whole_run_only(self) -> bool {
-        matches!(self, Metric::Throughput | Metric::Scheduled | Metric::Cancelled)
+        matches!(
+            self,
+            Metric::Throughput
+                | Metric::Scheduled
+                | Metric::Cancelled
+                | Metric::StaleKeyAccepts
+                | Metric::RotationFalseRejects
+        )
     }
 
     /// The names of every metric of one unit, for error messages.

@@ -12,11 +12,12 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::pacer::{Pacer, Staged};
-use super::tokens::Tokens;
+use super::tokens::{NO_KEY, Tokens};
 use super::transport::{Target, Transport};
 use crate::model::{ErrorKind, Judgement, Outcome, StatusSet};
 use crate::stats::recorder::{Exchange, Recorder};
 use crate::stats::timeline::{Point, Second, Seconds};
+use crate::token::classes::TokenClass;
 
 /// How often workers hand closed seconds to the aggregator.
 const FLUSH_EVERY: Duration = Duration::from_millis(200);
@@ -50,6 +51,9 @@ pub struct Plan {
     pub boundary_guard: Duration,
     /// Reason-aware judging, when the target states its reasons.
     pub reasons: Option<Arc<crate::model::ReasonMap>>,
+    /// The identity provider's key schedule: its clock starts with the run; a rotating one
+    /// decides at send time whether a token's key is retired.
+    pub rotation: Option<Arc<crate::token::rotation::Schedule>>,
 }
 
 /// What the aggregator shows each second.
@@ -139,6 +143,9 @@ pub fn execute<T: Transport + Send + Sync>(
         stop_at_us: AtomicU64::new(NOT_STOPPED),
         connections: AtomicU64::new(0),
     });
+    if let Some(r) = &plan.rotation {
+        r.clock().start(shared.start);
+    }
     let threads = plan.threads.clamp(1, plan.concurrency.max(1));
     let (tx, rx) = mpsc::channel::<Msg>();
     let mut handles = Vec::new();
@@ -456,7 +463,17 @@ async fn connection<T: Transport + Send + Sync>(
             intended
         };
         let warmup = intended.duration_since(start) < plan.warmup;
-        let (class, expect, reused) = (picked.class, picked.expect, picked.reused);
+        let (mut class, expect, reused) = (picked.class, picked.expect, picked.reused);
+        // A valid token whose key was retired before it left must now be rejected.
+        let retired = match &plan.rotation {
+            Some(r) if !r.is_fixed() && picked.key != NO_KEY && class == TokenClass::Valid => {
+                r.is_retired(picked.key as usize, begin.saturating_duration_since(start))
+            }
+            _ => false,
+        };
+        if retired {
+            class = TokenClass::RetiredKey;
+        }
         let lag = plan
             .pacer
             .as_ref()
@@ -482,8 +499,8 @@ async fn connection<T: Transport + Send + Sync>(
             .borrow_mut()
             .sent(begin.duration_since(start).as_secs() as u32);
         let now_unix = shared.start_unix + begin.duration_since(start).as_secs_f64();
-        let should_accept = expect.accepts_at(now_unix.floor() as i64);
-        let near_boundary = expect.near_boundary(now_unix, plan.boundary_guard.as_secs_f64());
+        let should_accept = !retired && expect.accepts_at(now_unix.floor() as i64);
+        let near_boundary = !retired && expect.near_boundary(now_unix, plan.boundary_guard.as_secs_f64());
 
         let flight = &state.in_flight[usize::from(warmup)];
         flight.set(flight.get() + 1);
@@ -544,6 +561,10 @@ async fn connection<T: Transport + Send + Sync>(
         {
             let mut rec = state.recorder.borrow_mut();
             rec.record(&ex);
+            if picked.key != NO_KEY {
+                let at = begin.saturating_duration_since(start).as_micros() as u64;
+                rec.key_answer(picked.key as usize, class, outcome, at);
+            }
             if let Some(r) = &reason {
                 rec.reason(&ex, r);
             }

@@ -17,11 +17,12 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use rayon::prelude::*;
 
-use super::tokens::{Formatter, Picked};
+use super::tokens::{Formatter, NO_KEY, Picked};
 use crate::token::batch::BatchReader;
 use crate::token::classes::{Expect, TokenClass};
 use crate::token::mint::Minter;
 use crate::token::rng::TokenRng;
+use crate::token::rotation::Schedule;
 
 /// The most tokens per chunk, the unit the producer mints and the queue holds (a sixteenth of
 /// the lead, so that no token waits much longer than the lead to be sent).
@@ -44,6 +45,9 @@ pub enum Fill {
         minter: Arc<Minter>,
         clock: Arc<dyn Fn() -> i64 + Send + Sync>,
         pool: rayon::ThreadPool,
+        /// Sign with the key the rotation names at the moment of minting (and a share with the
+        /// latest retired key), holding back near a change so tokens are not minted long before it.
+        rotation: Option<Arc<Schedule>>,
     },
     /// Read from a batch file, reopened at its end.
     Batch { path: PathBuf },
@@ -61,6 +65,9 @@ pub struct StreamSettings {
     pub shuffle: bool,
     pub reuse: f64,
     pub seed: u64,
+    /// How long the lead lasts at the scheduled rate (a rotation holds minting back this close
+    /// to a change of signing key).
+    pub lead_time: Duration,
 }
 
 /// The lead for a peak scheduled rate and tokens of about `token_bytes`: [`LEAD_TIME`] of
@@ -93,6 +100,8 @@ struct Chunk {
     expects: Vec<Expect>,
     /// The token index of each slot (its line in a batch).
     indices: Vec<u64>,
+    /// The signing key's slot of each token ([`NO_KEY`] without rotation).
+    keys: Vec<u8>,
 }
 
 impl Chunk {
@@ -108,6 +117,7 @@ impl Chunk {
             expect: self.expects[slot],
             index: self.indices[slot],
             reused: false,
+            key: self.keys.get(slot).copied().unwrap_or(NO_KEY),
         }
     }
 }
@@ -344,11 +354,17 @@ impl Producer {
                 }
             }
             let want = taken + s.lead;
-            if self.next >= want {
+            if self.next >= want || self.hold(s.lead_time) {
                 std::thread::sleep(Duration::from_micros(500));
                 continue;
             }
-            let chunks = (want - self.next).div_ceil(chunk).min(16);
+            // One chunk per minting thread a round, so a slow signer hands over each chunk as
+            // soon as it is signed instead of after sixteen.
+            let per_round = match &self.fill {
+                Fill::Mint { pool, .. } => pool.current_num_threads().clamp(1, 16) as u64,
+                Fill::Batch { .. } => 16,
+            };
+            let chunks = (want - self.next).div_ceil(chunk).min(per_round);
             match self.make(chunks, chunk, s, &inner.reopened) {
                 Ok(made) => {
                     let end = made.last().map_or(self.next, |c| c.first + c.ends.len() as u64);
@@ -369,6 +385,23 @@ impl Producer {
         }
         inner.done.store(true, Ordering::Release);
         inner.notify.notify_waiters();
+    }
+
+    /// Whether a change of signing key (or a retirement) is due within `lead_time` of now: the
+    /// producer then waits for it rather than mint tokens under the old schedule that would be
+    /// sent after the change. Before the run's clock starts nothing is held.
+    fn hold(&self, lead_time: Duration) -> bool {
+        let Fill::Mint {
+            rotation: Some(r), ..
+        } = &self.fill
+        else {
+            return false;
+        };
+        if !r.clock().started() {
+            return false;
+        }
+        let t = r.clock().now();
+        r.next_mint_change(t).is_some_and(|e| e - t < lead_time)
     }
 
     /// The token index of stream position `p` (before a shuffle within its chunk).
@@ -392,24 +425,60 @@ impl Producer {
             v
         };
         match &self.fill {
-            Fill::Mint { minter, clock, pool } => {
+            Fill::Mint {
+                minter,
+                clock,
+                pool,
+                rotation,
+            } => {
                 let fmt = &self.fmt;
+                let seed = s.seed;
                 Ok(pool.install(|| {
                     firsts
                         .par_iter()
                         .map(|&first| {
                             let now = clock();
+                            // The key of the moment, and the retired key a share keeps using.
+                            let keyed = rotation.as_ref().map(|r| {
+                                let t = r.clock().now();
+                                (r.signer_at(t), r.latest_retired(t), r.retired_share())
+                            });
                             let indices = slots(first);
                             let mut data = BytesMut::with_capacity(indices.len() * 330);
-                            let (mut ends, mut classes, mut expects) = (
+                            let (mut ends, mut classes, mut expects, mut keys) = (
+                                Vec::with_capacity(indices.len()),
                                 Vec::with_capacity(indices.len()),
                                 Vec::with_capacity(indices.len()),
                                 Vec::with_capacity(indices.len()),
                             );
                             let (mut token, mut scratch) = (Vec::with_capacity(512), Vec::with_capacity(512));
-                            for &i in &indices {
+                            for (n, &i) in indices.iter().enumerate() {
                                 token.clear();
-                                let (class, expect) = minter.mint_at(i, now, &mut token, &mut scratch);
+                                let (class, expect) = match keyed {
+                                    None => {
+                                        keys.push(NO_KEY);
+                                        minter.mint_at(i, now, &mut token, &mut scratch)
+                                    }
+                                    Some((signer, retired, share)) => {
+                                        // Drawn by stream position, so each use of an index draws anew.
+                                        let old = retired.filter(|_| {
+                                            share > 0.0
+                                                && TokenRng::new(seed ^ 0x0e71_2ed0, first + n as u64)
+                                                    .next_f64()
+                                                    < share
+                                        });
+                                        let slot = old.unwrap_or(signer);
+                                        keys.push(slot as u8);
+                                        minter.mint_with(
+                                            i,
+                                            now,
+                                            slot,
+                                            old.is_some(),
+                                            &mut token,
+                                            &mut scratch,
+                                        )
+                                    }
+                                };
                                 fmt.push(&token, &mut data);
                                 ends.push(data.len() as u32);
                                 classes.push(class);
@@ -422,6 +491,7 @@ impl Producer {
                                 classes,
                                 expects,
                                 indices,
+                                keys,
                             }
                         })
                         .collect()
@@ -475,6 +545,7 @@ impl Producer {
                         classes,
                         expects,
                         indices,
+                        keys: Vec::new(),
                     });
                 }
                 Ok(out)

@@ -274,7 +274,13 @@ pub struct Picked {
     pub index: u64,
     /// Whether it replays a token already sent.
     pub reused: bool,
+    /// The slot (in the rotation's key set) of the key that signed it; [`NO_KEY`] when the
+    /// run does not rotate keys.
+    pub key: u8,
 }
+
+/// [`Picked::key`] of a token whose key does not matter to its answer.
+pub const NO_KEY: u8 = u8::MAX;
 
 /// Where a replay's tokens come from: a batch in memory in a chosen order, or a stream.
 pub enum Tokens {
@@ -300,6 +306,7 @@ impl Tokens {
                         expect,
                         index: ti as u64,
                         reused,
+                        key: NO_KEY,
                     },
                     std::time::Duration::ZERO,
                 ))

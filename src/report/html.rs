@@ -146,7 +146,7 @@ pub fn render(r: &Results) -> String {
         &lat_rows,
     );
 
-    for chart in Chart::ALL {
+    for chart in Chart::of(r) {
         let (_, title) = chart.name();
         let _ = writeln!(o, "<h2>{}</h2>", escape(title));
         match chart.svg(r) {

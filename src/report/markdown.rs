@@ -157,6 +157,50 @@ pub fn render(r: &Results) -> String {
         };
         let _ = writeln!(o, "\n{label}: {}", super::summary::stream_note(st));
     }
+    if let Some(i) = &r.idp {
+        let _ = writeln!(o, "\n## Identity provider\n");
+        for line in super::summary::idp_lines(i) {
+            let _ = writeln!(
+                o,
+                "- {}",
+                crate::text::escape_markdown(line.split_once(' ').map_or(line.as_str(), |x| x.1).trim())
+            );
+        }
+        let _ = writeln!(
+            o,
+            "\n| kid | published | signs from | retired | sent | accepted | rejected | false rejects | stale accepts | rotation gap | removal window |"
+        );
+        let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        let sec = |v: Option<u64>| v.map_or("-".to_string(), |m| format!("{:.2}s", m as f64 / 1000.0));
+        let msf = |v: Option<f64>| v.map_or("-".to_string(), |m| format!("{m:.0} ms"));
+        for k in &i.keys {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                crate::text::escape_markdown(&k.kid),
+                sec(k.published_ms),
+                sec(k.signs_from_ms),
+                sec(k.retired_ms),
+                thousands(k.sent),
+                thousands(k.accepted),
+                thousands(k.rejected),
+                thousands(k.false_rejects),
+                thousands(k.stale_accepts),
+                msf(k.rotation_gap_ms),
+                msf(k.removal_window_ms)
+            );
+        }
+        let _ = writeln!(o, "\n| check | result | detail |\n|---|---|---|");
+        for c in &i.checks {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} |",
+                c.name,
+                if c.passed { "pass" } else { "**fail**" },
+                crate::text::escape_markdown(&c.detail)
+            );
+        }
+    }
     let _ = writeln!(o, "\n## Latency by token class (corrected / uncorrected)\n");
     let _ = writeln!(o, "| class | responses | p50 | p90 | p99 | p99.9 | max |");
     let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|---:|");

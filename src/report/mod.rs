@@ -53,7 +53,7 @@ impl Exporter for HtmlExport {
 struct SvgExport;
 impl Exporter for SvgExport {
     fn write(&self, r: &Results, dir: &Path) -> Result<Vec<PathBuf>, String> {
-        charts::Chart::ALL
+        charts::Chart::of(r)
             .iter()
             .map(|c| put(dir, &format!("{}.svg", c.name().0), c.svg(r)?.as_bytes()))
             .collect()
@@ -63,7 +63,7 @@ impl Exporter for SvgExport {
 struct PngExport;
 impl Exporter for PngExport {
     fn write(&self, r: &Results, dir: &Path) -> Result<Vec<PathBuf>, String> {
-        charts::Chart::ALL
+        charts::Chart::of(r)
             .iter()
             .map(|c| {
                 let path = dir.join(format!("{}.png", c.name().0));

@@ -2,6 +2,7 @@
 //! line, column and key.
 
 pub mod flags;
+pub mod idp;
 pub mod load;
 pub mod resolve;
 pub mod run;
@@ -39,6 +40,8 @@ pub struct Scenario {
     pub capacity: CapacitySection,
     #[serde(default)]
     pub gate: GateSection,
+    /// jwtstorm as the identity provider: the JWKS it serves and how it rotates.
+    pub idp: Option<idp::IdpSection>,
 }
 
 /// `[gate]`: how thresholds gate a run.
@@ -196,6 +199,9 @@ pub struct VerifierSection {
     pub check_nbf: Option<bool>,
     pub required_claims: Option<Spanned<Vec<String>>>,
     pub max_token_size: Option<Spanned<i64>>,
+    /// The embedded verifier's JWKS cache, when it fetches the keys from `[idp]`.
+    pub jwks_max_age: Option<Spanned<String>>,
+    pub jwks_cooldown: Option<Spanned<String>>,
 }
 
 /// `[tokens]`: what to mint.

@@ -489,6 +489,7 @@ impl Settings {
             claims,
             mix: t.mix.clone(),
             size: t.size,
+            idp: None,
         })
     }
 

@@ -34,6 +34,10 @@ pub struct RunSettings {
     /// Fail a run whose accept path was never exercised (valid tokens sent, none accepted).
     #[serde(skip)]
     pub require_accepts: bool,
+    /// jwtstorm as the identity provider.
+    pub idp: Option<super::idp::IdpSettings>,
+    /// How the embedded verifier caches the identity provider's JWKS.
+    pub jwks_cache: super::idp::JwksCache,
 }
 
 impl Default for RunSettings {
@@ -49,6 +53,8 @@ impl Default for RunSettings {
             thresholds: Vec::new(),
             abort_after: None,
             require_accepts: true,
+            idp: None,
+            jwks_cache: super::idp::JwksCache::default(),
         }
     }
 }
@@ -69,6 +75,32 @@ impl RunSettings {
             ..RunSettings::default()
         };
 
+        if let Some(sec) = &sc.idp {
+            s.idp = Some(super::idp::IdpSettings::from_section(l, sec)?);
+        }
+        if let Some(i) = &s.idp {
+            // A careful verifier honours the key set's Cache-Control.
+            s.jwks_cache.max_age = i.max_age;
+        }
+        if let Some(v) = &sc.verifier.jwks_max_age {
+            s.jwks_cache.max_age = duration(l, v, "verifier.jwks_max_age")?;
+        }
+        if let Some(v) = &sc.verifier.jwks_cooldown {
+            s.jwks_cache.cooldown = duration(l, v, "verifier.jwks_cooldown")?;
+        }
+        if (sc.verifier.jwks_max_age.is_some() || sc.verifier.jwks_cooldown.is_some()) && sc.idp.is_none() {
+            let v = sc
+                .verifier
+                .jwks_max_age
+                .as_ref()
+                .or(sc.verifier.jwks_cooldown.as_ref())
+                .expect("one is set");
+            return Err(l.error(
+                v,
+                "verifier",
+                "jwks_max_age and jwks_cooldown set how the embedded verifier caches [idp]'s JWKS: add an [idp] section",
+            ));
+        }
         if let Some(d) = &sc.report.dir {
             s.report.dir = PathBuf::from(d.get_ref());
         }

@@ -4,6 +4,7 @@
 //! replay giving its own [`Results`].
 
 mod error;
+pub mod idp;
 pub mod preflight;
 mod results;
 pub mod target;
@@ -24,7 +25,7 @@ use crate::cli::SourceArgs;
 use crate::model::{HttpVersion, Model, Order, TransportKind};
 use crate::replay::engine::{self, Finished, Plan};
 use crate::replay::pacer::{Pacer, Staged};
-use crate::replay::stream::{Fill, Stream, StreamSettings, lead_for};
+use crate::replay::stream::{self, Fill, Stream, StreamSettings, lead_for};
 use crate::replay::tokens::{Formatter, Selector, TokenStore, Tokens};
 use crate::replay::transport::{HyperTransport, ReqwestSettings, ReqwestTransport, Target};
 use crate::report::live::LiveLine;
@@ -68,7 +69,7 @@ pub fn prepare(path: Option<&Path>, o: &LoadOverrides, src: &SourceArgs) -> Resu
     };
     let path = loaded.path.clone();
     let path = path.as_path();
-    let settings = settings_of(&loaded, src)?;
+    let mut settings = settings_of(&loaded, src)?;
     let mut run = RunSettings::from_scenario_with(&loaded, o.url.is_some())?;
     apply_overrides(&mut run, o)?;
     let name = settings.name.clone().unwrap_or_else(|| {
@@ -88,7 +89,18 @@ pub fn prepare(path: Option<&Path>, o: &LoadOverrides, src: &SourceArgs) -> Resu
                 .into(),
         );
     }
-    if !run.target.embedded && settings.keys.source == KeySource::Generate {
+    if run.idp.as_ref().is_some_and(|i| i.rotates()) {
+        if run.batch.is_some() {
+            return invalid(
+                "[idp] rotation signs each token with the key of the moment it is sent, but a batch's signatures \
+                 are fixed: remove tokens.batch"
+                    .into(),
+            );
+        }
+        // The signing key depends on when a token is sent: tokens are minted during the run.
+        settings.tokens.stream = true;
+    }
+    if !run.target.embedded && settings.keys.source == KeySource::Generate && run.idp.is_none() {
         return invalid(
             "an external target cannot know freshly generated keys; name the keys it trusts in [keys] \
              (dir, secret_file, secret_env, private_key_file, jwks_file)"
@@ -193,6 +205,17 @@ impl Prepared {
             ));
         }
         let (alg, keys) = self.settings.load_keys()?;
+        // The identity provider's key set and schedule, checked as the run would build them.
+        let (keys, idp_ref) = match &self.run.idp {
+            Some(s) => {
+                let set = idp::key_set(s, alg, keys, self.settings.keys.rsa_bits)?;
+                idp::schedule(s, set.clone())?;
+                let (attacker, _) = idp::attacker(alg, &set)?;
+                let url = format!("http://{}", s.listen);
+                (set, Some(crate::token::mint::IdpRef { url, attacker }))
+            }
+            None => (keys, None),
+        };
         let tokens = match &self.run.batch {
             Some(path) => {
                 check_memory(
@@ -212,10 +235,11 @@ impl Prepared {
                 store.len() as u64
             }
             None if self.settings.tokens.stream => {
-                let config = self
+                let mut config = self
                     .settings
                     .mint_config(alg, keys.clone())
                     .map_err(SessionError::Invalid)?;
+                config.idp = idp_ref.clone();
                 let minter = Minter::new(config).map_err(|e| SessionError::Invalid(e.to_string()))?;
                 let threads = rayon::current_num_threads();
                 let rate = calibrate(&minter, threads);
@@ -227,7 +251,9 @@ impl Prepared {
             }
             None => {
                 let fmt = Formatter::new(self.run.target.token.clone(), &target::request_path(&self.run));
-                minter(self, alg, keys.clone(), &fmt)?.config().count
+                minter(self, alg, keys.clone(), &fmt, idp_ref.as_ref())?
+                    .config()
+                    .count
             }
         };
         let load = self.run.load.describe();
@@ -311,6 +337,9 @@ pub struct Session {
     tls: target::TlsFor,
     pub client_threads: usize,
     pub cores: usize,
+    /// jwtstorm as the identity provider (`[idp]`).
+    pub idp: Option<idp::IdpRun>,
+    replays: std::sync::atomic::AtomicU64,
 }
 
 /// File descriptors a run needs beyond its connections: the process's own files, the results,
@@ -375,8 +404,10 @@ fn minter(
     alg: Algorithm,
     keys: Vec<KeyMaterial>,
     fmt: &Formatter,
+    idp: Option<&crate::token::mint::IdpRef>,
 ) -> Result<Minter, SessionError> {
-    let config = p.settings.mint_config(alg, keys).map_err(SessionError::Invalid)?;
+    let mut config = p.settings.mint_config(alg, keys).map_err(SessionError::Invalid)?;
+    config.idp = idp.cloned();
     let minter = Minter::new(config).map_err(|e| SessionError::Invalid(e.to_string()))?;
     check_memory(
         TokenStore::estimate_minted(&minter, fmt),
@@ -398,8 +429,12 @@ enum StreamFrom {
 type SessionTokens = (TokenStore, Option<StreamFrom>, Algorithm, Vec<KeyMaterial>);
 
 /// Mints or loads the batch, or prepares the stream.
-fn tokens(p: &Prepared, stop: &AtomicBool) -> Result<SessionTokens, SessionError> {
-    let (alg, keys) = p.settings.load_keys()?;
+fn tokens(
+    p: &Prepared,
+    stop: &AtomicBool,
+    (alg, keys): (Algorithm, Vec<KeyMaterial>),
+    idp: Option<&crate::token::mint::IdpRef>,
+) -> Result<SessionTokens, SessionError> {
     let fmt = Formatter::new(p.run.target.token.clone(), &target::request_path(&p.run));
     if p.settings.tokens.stream {
         return Ok(match &p.run.batch {
@@ -411,10 +446,11 @@ fn tokens(p: &Prepared, stop: &AtomicBool) -> Result<SessionTokens, SessionError
                 keys,
             ),
             None => {
-                let config = p
+                let mut config = p
                     .settings
                     .mint_config(alg, keys.clone())
                     .map_err(SessionError::Invalid)?;
+                config.idp = idp.cloned();
                 let minter = Minter::new(config).map_err(|e| SessionError::Invalid(e.to_string()))?;
                 let head = p.settings.stream_count().unwrap_or(STREAM_HEAD).min(STREAM_HEAD);
                 let store = TokenStore::mint_first(&minter, head, &fmt, &mint_pool()?, stop)
@@ -432,7 +468,7 @@ fn tokens(p: &Prepared, stop: &AtomicBool) -> Result<SessionTokens, SessionError
             TokenStore::load(path, &fmt)?
         }
         None => {
-            let minter = minter(p, alg, keys.clone(), &fmt)?;
+            let minter = minter(p, alg, keys.clone(), &fmt, idp)?;
             TokenStore::mint(&minter, &fmt, &mint_pool()?, stop).ok_or(SessionError::Interrupted)?
         }
     };
@@ -461,7 +497,18 @@ impl Session {
     /// `stop` (Ctrl-C) ends minting early with [`SessionError::Interrupted`].
     pub fn start(p: Prepared, stop: &AtomicBool) -> Result<Session, SessionError> {
         check_descriptors(&p.run, true)?;
-        let (store, stream, alg, keys) = tokens(&p, stop)?;
+        let (alg, keys) = p.settings.load_keys()?;
+        let idp = match &p.run.idp {
+            Some(s) => Some(idp::IdpRun::start(
+                s,
+                alg,
+                keys.clone(),
+                p.settings.keys.rsa_bits,
+            )?),
+            None => None,
+        };
+        let keys = idp.as_ref().map_or(keys, |i| i.schedule.keys().to_vec());
+        let (store, stream, alg, keys) = tokens(&p, stop, (alg, keys), idp.as_ref().map(|i| &i.reference))?;
         let fmt = Formatter::new(p.run.target.token.clone(), &target::request_path(&p.run));
         let stream_rate = match &stream {
             Some(StreamFrom::Mint(m)) => Some(calibrate(m, rayon::current_num_threads())),
@@ -480,8 +527,19 @@ impl Session {
         let url = match &p.run.target.url {
             Some(url) if !p.run.target.embedded => url.clone(),
             _ => {
-                let (rt, running) =
-                    start_embedded(&p, alg, &keys, cores.saturating_sub(client_threads).max(1))?;
+                let remote = idp.as_ref().map(|i| crate::verifier::remote::RemoteSettings {
+                    url: i.jwks_url(),
+                    max_age: p.run.jwks_cache.max_age,
+                    cooldown: p.run.jwks_cache.cooldown,
+                    timeout: Duration::from_secs(5),
+                });
+                let (rt, running) = start_embedded(
+                    &p,
+                    alg,
+                    &keys,
+                    cores.saturating_sub(client_threads).max(1),
+                    remote,
+                )?;
                 let url = format!("http://{}{EMBEDDED_PATH}", running.addr);
                 embedded = Some((rt, running));
                 url
@@ -504,6 +562,8 @@ impl Session {
             tls,
             client_threads,
             cores,
+            idp,
+            replays: Default::default(),
         })
     }
 
@@ -559,7 +619,14 @@ impl Session {
                     })
                 },
             ),
+            rotation: self.idp.as_ref().map(|i| i.schedule.clone()),
         };
+        // Each replay reports its own fetches; the first keeps the preflight's.
+        if let Some(i) = &self.idp
+            && self.replays.fetch_add(1, std::sync::atomic::Ordering::Relaxed) > 0
+        {
+            i.log.clear();
+        }
         let live = LiveLine {
             total: duration,
             schedule: pacer.clone(),
@@ -631,6 +698,7 @@ impl Session {
                 minter: m.clone(),
                 clock: Arc::new(unix_now),
                 pool: mint_pool()?,
+                rotation: self.idp.as_ref().and_then(|i| i.rotating()),
             },
             StreamFrom::Batch(path) => Fill::Batch { path: path.clone() },
         };
@@ -661,6 +729,7 @@ impl Session {
                 shuffle: l.order == Order::Shuffle,
                 reuse: l.reuse,
                 seed: l.seed,
+                lead_time: Duration::from_secs(self.p.settings.tokens.ttl / 10).min(stream::LEAD_TIME),
             },
         )
         .map_err(SessionError::Invalid)
@@ -696,12 +765,23 @@ impl Session {
     /// The results of one replay under `load`.
     pub fn results(&self, load: &LoadSettings, f: &Finished, tokens: u64) -> Results {
         results::results_of(
-            &self.p, load, f, &self.url, self.cores, tokens, &self.keys, self.alg,
+            &self.p,
+            load,
+            f,
+            &self.url,
+            self.cores,
+            tokens,
+            &self.keys,
+            self.alg,
+            self.idp.as_ref(),
         )
     }
 
-    /// Stops the embedded verifier.
+    /// Stops the embedded verifier and the identity provider.
     pub fn stop(&mut self) {
+        if let Some(i) = self.idp.as_mut() {
+            i.stop();
+        }
         if let Some((rt, running)) = self.embedded.take() {
             rt.block_on(running.stop());
             rt.shutdown_timeout(Duration::from_secs(1));
@@ -716,8 +796,15 @@ fn start_embedded(
     alg: Algorithm,
     keys: &[KeyMaterial],
     threads: usize,
+    remote: Option<crate::verifier::remote::RemoteSettings>,
 ) -> Result<(tokio::runtime::Runtime, server::RunningServer), SessionError> {
-    let verifier = Verifier::new(p.settings.policy(alg), keys).map_err(SessionError::Invalid)?;
+    // With the identity provider's JWKS the keys come from there (the policy still applies).
+    let verifier = Verifier::with_keys(
+        p.settings.policy(alg),
+        if remote.is_some() { &[] } else { keys },
+        remote.is_some(),
+    )
+    .map_err(SessionError::Invalid)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
         .thread_name("jwtstorm-verifier")
@@ -733,6 +820,8 @@ fn start_embedded(
         placement: p.run.target.token.clone(),
         knobs: Knobs::default(),
         verifier,
+        remote,
+        follow_header_keys: false,
         jwks: JwkSet {
             keys: keys.iter().map(|k| k.jwk.public()).collect(),
         },

@@ -10,6 +10,8 @@ use crate::stats::results::{self, Meta, Phase, Results, Schedule, StreamReport};
 use crate::token::keys::KeyMaterial;
 
 use super::Prepared;
+use super::idp::IdpRun;
+use crate::stats::results::{IdpCheck, IdpEvent, IdpReport, KeyReport};
 
 /// The scenario as run, with secrets left out: keys by kid and fingerprint, header values
 /// redacted.
@@ -73,6 +75,198 @@ fn scenario_as_run(
     })
 }
 
+/// Milliseconds of a schedule time.
+fn ms(d: std::time::Duration) -> u64 {
+    d.as_millis() as u64
+}
+
+/// What the identity provider served, the answers per key, and the checks of the target's
+/// fetch pattern.
+fn idp_report(run: &IdpRun, rec: &crate::stats::recorder::Recorder, p: &Prepared, run_ms: f64) -> IdpReport {
+    use crate::idp::Document;
+    let sch = &run.schedule;
+    let fetches = run.log.fetches(sch.clock());
+    let jwks: Vec<&crate::idp::Fetch> = fetches.iter().filter(|f| f.document == Document::Jwks).collect();
+    let mut keys = Vec::new();
+    for (slot, key) in sch.keys().iter().enumerate() {
+        let w = &sch.windows()[slot];
+        let r = rec.keys.get(slot).cloned().unwrap_or_default();
+        let to_ms = |us: Option<u64>| us.map(|u| u as f64 / 1000.0);
+        let incoming = sch.incoming(slot);
+        let rotation_gap_ms = if incoming {
+            r.first_sent_us
+                .zip(r.first_accept_us)
+                .map(|(s, a)| a.saturating_sub(s) as f64 / 1000.0)
+        } else {
+            None
+        };
+        let removal_window_ms = w.retired.and_then(|ret| {
+            r.first_retired_reject_us
+                .map(|rj| (rj as f64 / 1000.0 - ms(ret) as f64).max(0.0))
+        });
+        keys.push(KeyReport {
+            kid: key.kid.clone(),
+            fingerprint: key.fingerprint.clone(),
+            published_ms: w.published.map(ms),
+            signs_from_ms: w.signs_from.map(ms),
+            signs_until_ms: w.signs_until.map(ms),
+            retired_ms: w.retired.map(ms),
+            sent: r.sent,
+            accepted: r.accepted,
+            rejected: r.rejected,
+            false_rejects: r.false_rejects,
+            stale_accepts: r.stale_accepts,
+            first_sent_ms: to_ms(r.first_sent_us),
+            first_accept_ms: to_ms(r.first_accept_us),
+            last_false_reject_ms: to_ms(r.last_false_reject_us),
+            rotation_gap_ms,
+            first_retired_reject_ms: to_ms(r.first_retired_reject_us),
+            last_stale_accept_ms: to_ms(r.last_stale_accept_us),
+            removal_window_ms,
+            per_second: r.per_second.clone(),
+        });
+    }
+    let rotation_false_rejects = keys
+        .iter()
+        .enumerate()
+        .filter(|(slot, _)| sch.incoming(*slot))
+        .map(|(_, k)| k.false_rejects)
+        .sum();
+    let stale_key_accepts = keys.iter().map(|k| k.stale_accepts).sum();
+    let attacker_fetches = fetches
+        .iter()
+        .filter(|f| matches!(f.document, Document::AttackerJwks | Document::AttackerCert))
+        .count() as u64;
+    // The checks of the fetch pattern.
+    let mut checks = Vec::new();
+    let during: Vec<i64> = jwks
+        .iter()
+        .filter(|f| f.at_ms >= 0 && (f.at_ms as f64) <= run_ms)
+        .map(|f| f.at_ms)
+        .collect();
+    for (slot, k) in keys.iter().enumerate() {
+        if !sch.incoming(slot) {
+            continue;
+        }
+        let Some(first) = k.first_sent_ms else { continue };
+        let published = k.published_ms.unwrap_or(0) as f64;
+        // The target had the key if it fetched a set holding it before the first token came.
+        let had = during
+            .iter()
+            .find(|&&t| t as f64 >= published && (t as f64) < first);
+        let until = k.first_accept_ms.unwrap_or(run_ms);
+        let refetch = during
+            .iter()
+            .find(|&&t| t as f64 >= first - 1.0 && t as f64 <= until + 1.0);
+        let (passed, detail) = match (had, refetch) {
+            (Some(t), _) if k.false_rejects == 0 => (
+                true,
+                format!(
+                    "the target fetched the set holding {} at {t} ms, before its first token",
+                    k.kid
+                ),
+            ),
+            (_, Some(t)) => (
+                true,
+                format!(
+                    "the target refetched the key set {:.0} ms after the first {} token",
+                    (*t as f64 - first).max(0.0),
+                    k.kid
+                ),
+            ),
+            _ => (
+                false,
+                format!(
+                    "no fetch between the first {} token and {}",
+                    k.kid,
+                    if k.first_accept_ms.is_some() {
+                        "its first accept"
+                    } else {
+                        "the end"
+                    }
+                ),
+            ),
+        };
+        checks.push(IdpCheck {
+            name: format!("refetch_on_new_kid.{}", k.kid),
+            passed,
+            detail,
+        });
+    }
+    let expected_age = if p.run.target.embedded {
+        p.run.jwks_cache.max_age
+    } else {
+        run.settings.max_age
+    };
+    let age_ms = ms(expected_age) as f64;
+    if run_ms > age_ms + 2000.0 && !during.is_empty() {
+        let mut points = vec![0i64];
+        points.extend(during.iter().copied());
+        points.push(run_ms as i64);
+        let longest = points.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0) as f64;
+        checks.push(IdpCheck {
+            name: "refetch_at_max_age".into(),
+            passed: longest <= age_ms + 1500.0,
+            detail: format!(
+                "the longest time without a fetch was {:.1} s against a max-age of {:.1} s",
+                longest / 1000.0,
+                age_ms / 1000.0
+            ),
+        });
+    }
+    let mut per_second = std::collections::BTreeMap::<i64, u64>::new();
+    for t in &during {
+        *per_second.entry(t.div_euclid(1000)).or_default() += 1;
+    }
+    let (busiest, most) = per_second
+        .iter()
+        .max_by_key(|(_, n)| **n)
+        .map_or((0, 0), |(s, n)| (*s, *n));
+    checks.push(IdpCheck {
+        name: "coalesced_fetches".into(),
+        passed: most <= 2,
+        detail: format!("at most {most} fetch(es) of the key set in one second (second {busiest})"),
+    });
+    checks.push(IdpCheck {
+        name: "no_header_key_fetches".into(),
+        passed: attacker_fetches == 0,
+        detail: if attacker_fetches == 0 {
+            "the target never fetched a key a token's jku or x5u header named".into()
+        } else {
+            format!(
+                "the target fetched the attacker's documents {attacker_fetches} time(s): it follows jku/x5u headers (server-side request forgery)"
+            )
+        },
+    });
+    IdpReport {
+        url: run.url.clone(),
+        max_age_s: run.settings.max_age.as_secs_f64(),
+        preset: match &run.settings.rotation {
+            crate::scenario::idp::Rotation::Preset { preset, .. } => Some(preset.clone()),
+            _ => None,
+        },
+        retired_share: if sch.is_fixed() { 0.0 } else { sch.retired_share() },
+        events: sch
+            .events()
+            .iter()
+            .map(|e| IdpEvent {
+                at_ms: ms(e.at),
+                action: e.action.name().into(),
+                kid: e.kid.clone(),
+            })
+            .collect(),
+        keys,
+        fetches_total: run.log.total(),
+        jwks_fetches: jwks.len() as u64,
+        not_modified: jwks.iter().filter(|f| f.status == 304).count() as u64,
+        attacker_fetches,
+        fetches,
+        rotation_false_rejects,
+        stale_key_accepts,
+        checks,
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 pub(super) fn results_of(
     p: &Prepared,
@@ -83,11 +277,17 @@ pub(super) fn results_of(
     tokens: u64,
     keys: &[KeyMaterial],
     alg: jsonwebtoken::Algorithm,
+    idp: Option<&IdpRun>,
 ) -> Results {
     let rec = &f.recorder;
     let warmup = load.warmup.min(f.window);
     let measured_s = (f.window.saturating_sub(warmup)).as_secs_f64();
-    let totals = results::totals(&rec.main, f.scheduled, measured_s);
+    let mut totals = results::totals(&rec.main, f.scheduled, measured_s);
+    let idp = idp.map(|i| idp_report(i, rec, p, f.elapsed.as_secs_f64() * 1000.0));
+    if let Some(r) = &idp {
+        totals.stale_key_accepts = r.stale_key_accepts;
+        totals.rotation_false_rejects = r.rotation_false_rejects;
+    }
     let wt = results::totals(&rec.warmup, f.warmup_scheduled, warmup.as_secs_f64());
     let (classes, latency, mut histograms) = results::classes(rec);
     let open = load.model == Model::Open;
@@ -151,5 +351,6 @@ pub(super) fn results_of(
             mint_bound: rec.mint_bound,
             longest_wait_us: rec.mint_wait_max.as_micros() as u64,
         }),
+        idp,
     }
 }

@@ -190,6 +190,117 @@ pub struct Recorder {
     pub mint_wait_max: Duration,
     pub samples: Vec<Sample>,
     sample_counts: BTreeMap<(TokenClass, Outcome, Option<u16>, Option<ErrorKind>), usize>,
+    /// Per key of a rotating key set (by slot): the answers to the tokens it signed.
+    pub keys: Vec<KeyRecord>,
+}
+
+/// The answers to the `valid` and `retired_key` tokens one key of a rotating set signed, warmup
+/// included (a rotation runs on the run's clock). Times are when the request left, in
+/// microseconds since the run began.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct KeyRecord {
+    pub sent: u64,
+    pub accepted: u64,
+    pub rejected: u64,
+    /// `valid` tokens rejected.
+    pub false_rejects: u64,
+    /// `retired_key` tokens accepted.
+    pub stale_accepts: u64,
+    /// The first `valid` token of the key.
+    pub first_sent_us: Option<u64>,
+    /// The first `valid` token accepted.
+    pub first_accept_us: Option<u64>,
+    pub last_false_reject_us: Option<u64>,
+    /// The first `retired_key` token rejected.
+    pub first_retired_reject_us: Option<u64>,
+    /// The last `retired_key` token accepted.
+    pub last_stale_accept_us: Option<u64>,
+    /// Accepted and rejected answers per second of sending.
+    pub per_second: Vec<[u64; 2]>,
+}
+
+/// Seconds of per-key history kept (a longer run adds its later answers to the last second).
+pub const KEY_SECONDS: usize = 24 * 3600;
+
+fn earliest(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, y) => x.or(y),
+    }
+}
+
+impl KeyRecord {
+    /// Records one answer to a token of this key sent `at_us` into the run.
+    pub fn record(&mut self, class: TokenClass, outcome: Outcome, at_us: u64) {
+        if !matches!(class, TokenClass::Valid | TokenClass::RetiredKey) {
+            return;
+        }
+        self.sent += 1;
+        let retired = class == TokenClass::RetiredKey;
+        if !retired {
+            self.first_sent_us = earliest(self.first_sent_us, Some(at_us));
+        }
+        let column = match outcome {
+            Outcome::Accepted => 0,
+            Outcome::Rejected => 1,
+            _ => return,
+        };
+        let second = ((at_us / 1_000_000) as usize).min(KEY_SECONDS - 1);
+        if self.per_second.len() <= second {
+            self.per_second.resize(second + 1, [0, 0]);
+        }
+        self.per_second[second][column] += 1;
+        match (outcome, retired) {
+            (Outcome::Accepted, false) => {
+                self.accepted += 1;
+                self.first_accept_us = earliest(self.first_accept_us, Some(at_us));
+            }
+            (Outcome::Rejected, false) => {
+                self.rejected += 1;
+                self.false_rejects += 1;
+                self.last_false_reject_us = self.last_false_reject_us.max(Some(at_us));
+            }
+            (Outcome::Accepted, true) => {
+                self.accepted += 1;
+                self.stale_accepts += 1;
+                self.last_stale_accept_us = self.last_stale_accept_us.max(Some(at_us));
+            }
+            _ => {
+                self.rejected += 1;
+                self.first_retired_reject_us = earliest(self.first_retired_reject_us, Some(at_us));
+            }
+        }
+    }
+
+    fn merge(&mut self, o: &KeyRecord) {
+        self.sent += o.sent;
+        self.accepted += o.accepted;
+        self.rejected += o.rejected;
+        self.false_rejects += o.false_rejects;
+        self.stale_accepts += o.stale_accepts;
+        self.first_sent_us = earliest(self.first_sent_us, o.first_sent_us);
+        self.first_accept_us = earliest(self.first_accept_us, o.first_accept_us);
+        self.last_false_reject_us = self.last_false_reject_us.max(o.last_false_reject_us);
+        self.first_retired_reject_us = earliest(self.first_retired_reject_us, o.first_retired_reject_us);
+        self.last_stale_accept_us = self.last_stale_accept_us.max(o.last_stale_accept_us);
+        if self.per_second.len() < o.per_second.len() {
+            self.per_second.resize(o.per_second.len(), [0, 0]);
+        }
+        for (m, t) in self.per_second.iter_mut().zip(&o.per_second) {
+            m[0] += t[0];
+            m[1] += t[1];
+        }
+    }
+}
+
+impl Recorder {
+    /// Records an answer to a token signed by key `slot` of a rotating set.
+    pub fn key_answer(&mut self, slot: usize, class: TokenClass, outcome: Outcome, at_us: u64) {
+        if self.keys.len() <= slot {
+            self.keys.resize(slot + 1, KeyRecord::default());
+        }
+        self.keys[slot].record(class, outcome, at_us);
+    }
 }
 
 impl Default for Recorder {
@@ -204,6 +315,7 @@ impl Default for Recorder {
             mint_wait_max: Duration::ZERO,
             samples: Vec::new(),
             sample_counts: BTreeMap::new(),
+            keys: Vec::new(),
         }
     }
 }
@@ -325,6 +437,12 @@ impl Recorder {
         self.late += other.late;
         self.mint_bound += other.mint_bound;
         self.mint_wait_max = self.mint_wait_max.max(other.mint_wait_max);
+        if self.keys.len() < other.keys.len() {
+            self.keys.resize(other.keys.len(), KeyRecord::default());
+        }
+        for (m, t) in self.keys.iter_mut().zip(&other.keys) {
+            m.merge(t);
+        }
         for s in &other.samples {
             let n = self
                 .sample_counts

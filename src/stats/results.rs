@@ -92,8 +92,95 @@ pub struct Results {
     /// The streaming token source, when the run used one (`tokens.source = "stream"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream: Option<StreamReport>,
+    /// jwtstorm as the identity provider (`[idp]`): its key set, rotation and every fetch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idp: Option<IdpReport>,
 }
 
+/// What the identity provider served and what the target did with its keys.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct IdpReport {
+    /// `http://ADDR` of the listener.
+    pub url: String,
+    /// `Cache-Control: max-age` of the key set, seconds.
+    pub max_age_s: f64,
+    /// The rotation preset, when one was used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<String>,
+    /// Share of requests that kept sending the latest retired key's tokens.
+    pub retired_share: f64,
+    /// The schedule, on the run's clock.
+    pub events: Vec<IdpEvent>,
+    pub keys: Vec<KeyReport>,
+    /// Every fetch of the listener (also those not kept).
+    pub fetches_total: u64,
+    /// Fetches of the key set (`/.well-known/jwks.json`), of them answered 304.
+    pub jwks_fetches: u64,
+    pub not_modified: u64,
+    /// Fetches of the attacker's documents: a verifier followed a token's `jku` or `x5u`
+    /// header (a server-side request forgery, whatever it then answered).
+    pub attacker_fetches: u64,
+    /// The first fetches, in order (at most 10,000).
+    pub fetches: Vec<crate::idp::Fetch>,
+    /// `valid` tokens of keys that took over signing during the run, rejected: the outage a
+    /// rotation caused (also counted among the false rejects).
+    pub rotation_false_rejects: u64,
+    /// Tokens of retired keys accepted (also counted among the false accepts).
+    pub stale_key_accepts: u64,
+    /// Whether the target's fetches follow the pattern a careful verifier's do.
+    pub checks: Vec<IdpCheck>,
+}
+
+/// One scheduled change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdpEvent {
+    pub at_ms: u64,
+    /// `publish`, `sign_with` or `retire`.
+    pub action: String,
+    pub kid: String,
+}
+
+/// One key of the set: its schedule and the answers to its tokens (warmup included).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct KeyReport {
+    pub kid: String,
+    pub fingerprint: String,
+    pub published_ms: Option<u64>,
+    pub signs_from_ms: Option<u64>,
+    pub signs_until_ms: Option<u64>,
+    pub retired_ms: Option<u64>,
+    /// `valid` and `retired_key` tokens of this key sent, and their answers.
+    pub sent: u64,
+    pub accepted: u64,
+    pub rejected: u64,
+    /// `valid` tokens of this key rejected.
+    pub false_rejects: u64,
+    /// `retired_key` tokens of this key accepted.
+    pub stale_accepts: u64,
+    /// Times (ms since the run began) the first `valid` token left, the first was accepted, the
+    /// last was rejected.
+    pub first_sent_ms: Option<f64>,
+    pub first_accept_ms: Option<f64>,
+    pub last_false_reject_ms: Option<f64>,
+    /// A key that took over signing: from its first token to its first accept (`null` when it
+    /// was never accepted, or never took over).
+    pub rotation_gap_ms: Option<f64>,
+    /// A retired key: from its retirement to the first rejection of one of its tokens, and the
+    /// last accept of one.
+    pub first_retired_reject_ms: Option<f64>,
+    pub last_stale_accept_ms: Option<f64>,
+    pub removal_window_ms: Option<f64>,
+    /// `[accepted, rejected]` per second of sending.
+    pub per_second: Vec<[u64; 2]>,
+}
+
+/// One check of the target's fetch pattern.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdpCheck {
+    pub name: String,
+    pub passed: bool,
+    pub detail: String,
+}
 /// What the streaming token source did.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StreamReport {
@@ -201,6 +288,12 @@ pub struct Totals {
     /// judging only).
     #[serde(default)]
     pub rejected_other_reason: u64,
+    /// Tokens of keys the identity provider retired, accepted (`[idp]` rotation only).
+    #[serde(default)]
+    pub stale_key_accepts: u64,
+    /// `valid` tokens of keys that took over signing during the run, rejected.
+    #[serde(default)]
+    pub rotation_false_rejects: u64,
     pub reused_tokens: u64,
     /// Wall time of the measured phase.
     pub duration_s: f64,
@@ -244,6 +337,8 @@ impl Totals {
             Metric::Scheduled => self.scheduled,
             Metric::Cancelled => self.cancelled,
             Metric::WrongReason => self.rejected_other_reason,
+            Metric::StaleKeyAccepts => self.stale_key_accepts,
+            Metric::RotationFalseRejects => self.rotation_false_rejects,
             Metric::ErrorRate => return (answered + self.scheduled > 0).then(|| self.error_rate()),
             Metric::FalseAcceptRate => {
                 return ratio(self.false_accepts, self.false_accepts + self.correct_rejects);
@@ -411,6 +506,9 @@ pub fn totals(t: &Tally, scheduled: u64, duration_s: f64) -> Totals {
         false_rejects: v[Judgement::FalseReject],
         boundary: v[Judgement::Boundary],
         rejected_other_reason: v[Judgement::RejectedOtherReason],
+        // Set from the per-key records, which a rotation fills (warmup included).
+        stale_key_accepts: 0,
+        rotation_false_rejects: 0,
         reused_tokens: t.reused,
         duration_s,
         throughput_rps: if duration_s > 0.0 {

@@ -76,6 +76,12 @@ classes! {
         "Properly signed, but the header marks an extension the verifier does not understand as crit.";
     PsychicSignature = "psychic_signature", "bad_signature",
         "An all-zero ECDSA signature, r = s = 0 (CVE-2022-21449; ES256 and ES384 only).";
+    JkuInjection = "jku_injection", "bad_signature",
+        "Signed with an attacker's key; the header's jku points at the attacker's JWKS on jwtstorm's identity provider (needs [idp]; asymmetric algorithms only). A verifier that fetches it is forgeable (and makes requests where a token tells it to).";
+    X5uInjection = "x5u_injection", "bad_signature",
+        "Signed with an attacker's key; the header's x5u points at the attacker's self-signed certificate on jwtstorm's identity provider (needs [idp]; asymmetric algorithms only).";
+    RetiredKey = "retired_key", "unknown_kid",
+        "A valid token signed with a key the identity provider has retired, sent after its retirement (made by [idp] rotation, not by the mix): a verifier that still accepts it trusts a withdrawn key.";
 }
 
 impl fmt::Display for TokenClass {
@@ -109,7 +115,15 @@ impl TokenClass {
         let family = alg::family(alg);
         let name = alg::name(alg);
         match self {
-            TokenClass::AlgConfusion | TokenClass::EmbeddedJwk if family == Family::Hmac => {
+            TokenClass::RetiredKey => Some(format!(
+                "{self} is made by an [idp] rotation that retires a key (its retired_share), not by the mix"
+            )),
+            TokenClass::AlgConfusion
+            | TokenClass::EmbeddedJwk
+            | TokenClass::JkuInjection
+            | TokenClass::X5uInjection
+                if family == Family::Hmac =>
+            {
                 Some(format!("{self} needs an asymmetric algorithm, not {name}"))
             }
             TokenClass::AlgConfusion if policy.algorithms.iter().any(|a| alg::family(*a) == Family::Hmac) => {

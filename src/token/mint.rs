@@ -39,6 +39,16 @@ pub struct MintConfig {
     pub mix: Vec<(TokenClass, f64)>,
     /// Pad tokens with a `pad` claim to about this many bytes.
     pub size: Option<usize>,
+    /// jwtstorm's identity provider, which `jku_injection` and `x5u_injection` tokens point at.
+    pub idp: Option<IdpRef>,
+}
+
+/// What header-injection tokens need from the identity provider: its base URL and the attacker
+/// key whose key set and certificate it serves.
+#[derive(Debug, Clone)]
+pub struct IdpRef {
+    pub url: String,
+    pub attacker: KeyMaterial,
 }
 
 /// Why a batch cannot be minted as configured. Messages name the setting.
@@ -61,6 +71,9 @@ struct PreparedKey {
     crit_header: Vec<u8>,
     embedded_header: Vec<u8>,
     confusion: Option<(hmac::Key, Vec<u8>)>,
+    /// Headers naming this key's kid but pointing (`jku`, `x5u`) at the attacker's documents.
+    jku_header: Vec<u8>,
+    x5u_header: Vec<u8>,
 }
 
 /// A prepared minter for one configuration.
@@ -143,8 +156,17 @@ impl Minter {
             return Err(MintError::Keys("no signing key".into()));
         }
         let alg_name = alg::name(cfg.alg);
-        let attacker_key =
-            KeyMaterial::generate(cfg.alg, Some(2048)).map_err(|e| MintError::Keys(e.to_string()))?;
+        for class in [TokenClass::JkuInjection, TokenClass::X5uInjection] {
+            if cfg.idp.is_none() && cumulative.iter().any(|(_, c)| *c == class) {
+                return Err(MintError::Mix(format!(
+                    "{class} points at jwtstorm's identity provider: add an [idp] section"
+                )));
+            }
+        }
+        let attacker_key = match &cfg.idp {
+            Some(idp) => idp.attacker.clone(),
+            None => KeyMaterial::generate(cfg.alg, Some(2048)).map_err(|e| MintError::Keys(e.to_string()))?,
+        };
         let attacker = Signer::new(&attacker_key).map_err(|e| MintError::Keys(e.to_string()))?;
         let mut keys = Vec::with_capacity(cfg.keys.len());
         for key in &cfg.keys {
@@ -174,7 +196,21 @@ impl Minter {
                     b64_json(&h.into()),
                 )
             });
+            let mut jku = base.clone();
+            let mut x5u = base.clone();
+            if let Some(idp) = &cfg.idp {
+                jku.insert(
+                    "jku".into(),
+                    format!("{}{}", idp.url, crate::token::ATTACKER_JWKS_PATH).into(),
+                );
+                x5u.insert(
+                    "x5u".into(),
+                    format!("{}{}", idp.url, crate::token::ATTACKER_CERT_PATH).into(),
+                );
+            }
             keys.push(PreparedKey {
+                jku_header: b64_json(&jku.into()),
+                x5u_header: b64_json(&x5u.into()),
                 signer,
                 sig_len: probe.len(),
                 header: b64_json(&base.into()),
@@ -232,10 +268,27 @@ impl Minter {
         out: &mut Vec<u8>,
         scratch: &mut Vec<u8>,
     ) -> (TokenClass, Expect) {
+        let slot = (index % self.keys.len() as u64) as usize;
+        self.mint_with(index, now, slot, false, out, scratch)
+    }
+
+    /// [`Minter::mint_at`] signed with key `slot` (a rotation schedule's signer) instead of the
+    /// kid rotation by index. With `retired`, the token is a `valid` one signed with that key,
+    /// labelled `retired_key` (the key was retired: it must be rejected).
+    pub fn mint_with(
+        &self,
+        index: u64,
+        now: i64,
+        slot: usize,
+        retired: bool,
+        out: &mut Vec<u8>,
+        scratch: &mut Vec<u8>,
+    ) -> (TokenClass, Expect) {
         let now = now.clamp(0, crate::units::MAX_NOW);
         let mut rng = TokenRng::new(self.cfg.seed, index);
-        let class = self.pick_class(&mut rng);
-        let key = &self.keys[(index % self.keys.len() as u64) as usize];
+        let picked = self.pick_class(&mut rng);
+        let class = if retired { TokenClass::Valid } else { picked };
+        let key = &self.keys[slot.min(self.keys.len() - 1)];
         let (ttl, leeway) = (self.cfg.ttl as i64, self.cfg.policy.leeway as i64);
         let mut times = Times {
             iat: now,
@@ -299,6 +352,8 @@ impl Minter {
             TokenClass::UnknownKid => Some((&self.unknown_kid_header, &self.attacker, false)),
             TokenClass::EmbeddedJwk => Some((&key.embedded_header, &self.attacker, false)),
             TokenClass::UnknownCrit => Some((&key.crit_header, &key.signer, false)),
+            TokenClass::JkuInjection => Some((&key.jku_header, &self.attacker, false)),
+            TokenClass::X5uInjection => Some((&key.x5u_header, &self.attacker, false)),
             TokenClass::BadSignature => Some((&key.header, &key.signer, true)),
             TokenClass::Valid
             | TokenClass::Expired
@@ -327,6 +382,9 @@ impl Minter {
             }
             out.push(b'.');
             push_b64(out, scratch);
+            if retired {
+                return (TokenClass::RetiredKey, Expect::Reject);
+            }
             return (class, expect);
         }
         match class {

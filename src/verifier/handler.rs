@@ -25,6 +25,10 @@ pub(super) struct State {
     pub(super) placement: Placement,
     pub(super) knobs: Knobs,
     pub(super) verifier: Verifier,
+    /// Keys from the issuer's JWKS URL instead of `verifier`'s.
+    pub(super) remote: Option<super::remote::RemoteKeys>,
+    /// The deliberately vulnerable option: keys from a token's own `jku`/`x5u` header.
+    pub(super) follow: Option<super::remote::HeaderKeys>,
     pub(super) jwks_body: Bytes,
     pub(super) health_body: Bytes,
     pub(super) metrics: Arc<Metrics>,
@@ -130,7 +134,7 @@ pub(super) async fn protected(state: &State, req: Request<Incoming>) -> Result<R
             Bytes::from_static(b"injected fault\n"),
         )
     } else {
-        verify_response(state, token.as_deref().unwrap_or(b""))
+        verify_response(state, token.as_deref().unwrap_or(b"")).await
     };
     if let Some((stall, every)) = k.stall {
         let into = state.started.elapsed().as_nanos() % every.as_nanos().max(1);
@@ -142,16 +146,35 @@ pub(super) async fn protected(state: &State, req: Request<Incoming>) -> Result<R
     Ok(response)
 }
 
-pub(super) fn verify_response(state: &State, token: &[u8]) -> Resp {
+/// Verifies with the knobs applied: the vulnerable check, a key from the token's own header,
+/// the remote key set, or the fixed keys.
+async fn verify(state: &State, token: &[u8], now: i64) -> Result<super::verify::Verified, Reason> {
+    if state.knobs.vulnerable {
+        return vulnerable_check(token, now);
+    }
+    if let Some(follow) = &state.follow
+        && let Some(refs) = super::verify::header_refs(token)
+        && (refs.jku.is_some() || refs.x5u.is_some())
+    {
+        let policy = state.verifier.policy();
+        if let Some(keys) = follow.fetch(&refs, policy).await
+            && let Ok(v) = Verifier::with_keys(policy.clone(), &keys, true)
+        {
+            return v.verify(token, now);
+        }
+    }
+    match &state.remote {
+        Some(remote) => remote.verify(token, now).await,
+        None => state.verifier.verify(token, now),
+    }
+}
+
+pub(super) async fn verify_response(state: &State, token: &[u8]) -> Resp {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
     let started = Instant::now();
-    let result = if state.knobs.vulnerable {
-        vulnerable_check(token, now)
-    } else {
-        state.verifier.verify(token, now)
-    };
+    let result = verify(state, token, now).await;
     state.metrics.observe(started.elapsed());
     match result {
         Ok(v) => {

@@ -20,6 +20,8 @@ pub struct Metrics {
     pub injected_hang: AtomicU64,
     /// Connections closed on accept because the connection cap was reached.
     pub refused_connections: AtomicU64,
+    /// Key fetches: the remote JWKS and a token's own `jku`/`x5u` (the vulnerable option).
+    pub fetches: std::sync::Arc<super::remote::FetchCounters>,
     buckets: [AtomicU64; BUCKETS.len()],
     verify_count: AtomicU64,
     verify_nanos: AtomicU64,
@@ -83,6 +85,22 @@ impl Metrics {
             "jwtstorm_server_refused_connections_total {}",
             self.refused_connections.load(Ordering::Relaxed)
         );
+        s.push_str("# HELP jwtstorm_server_key_fetches_total Key fetches: the JWKS URL (by result) and a token's own jku/x5u header.\n");
+        s.push_str("# TYPE jwtstorm_server_key_fetches_total counter\n");
+        let f = &self.fetches;
+        for (source, result, c) in [
+            ("jwks", "all", &f.fetches),
+            ("jwks", "failed", &f.failures),
+            ("jwks", "not_modified", &f.not_modified),
+            ("jwks", "unknown_kid", &f.unknown_kid_refetches),
+            ("header", "all", &f.header_fetches),
+        ] {
+            let _ = writeln!(
+                s,
+                "jwtstorm_server_key_fetches_total{{source=\"{source}\",result=\"{result}\"}} {}",
+                c.load(Ordering::Relaxed)
+            );
+        }
         s.push_str("# HELP jwtstorm_server_verify_seconds Time spent verifying one token.\n");
         s.push_str("# TYPE jwtstorm_server_verify_seconds histogram\n");
         let mut cumulative = 0;

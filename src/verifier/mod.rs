@@ -5,5 +5,6 @@ pub mod handler;
 pub mod inspect;
 pub mod knobs;
 pub mod metrics;
+pub mod remote;
 pub mod server;
 pub mod verify;

@@ -29,6 +29,10 @@ pub struct ServerConfig {
     pub placement: Placement,
     pub knobs: Knobs,
     pub verifier: Verifier,
+    /// Fetch the keys from the issuer's JWKS instead (the verifier's policy applies).
+    pub remote: Option<super::remote::RemoteSettings>,
+    /// Deliberately vulnerable: verify a token with the key its own `jku`/`x5u` header names.
+    pub follow_header_keys: bool,
     pub jwks: JwkSet,
     /// Serve HTTPS (h2 and http/1.1 by ALPN) with this configuration.
     pub tls: Option<Arc<rustls::ServerConfig>>,
@@ -181,7 +185,24 @@ async fn serve_stream<S, Svc>(
 pub async fn start(cfg: ServerConfig) -> std::io::Result<RunningServer> {
     let listener = TcpListener::bind(cfg.listen).await?;
     let addr = listener.local_addr()?;
-    let metrics = Arc::new(Metrics::default());
+    let remote = match cfg.remote {
+        Some(r) => Some(
+            super::remote::RemoteKeys::new(r, cfg.verifier.policy().clone())
+                .map_err(std::io::Error::other)?,
+        ),
+        None => None,
+    };
+    let fetches = remote
+        .as_ref()
+        .map_or_else(Default::default, |r| r.counters.clone());
+    let follow = if cfg.follow_header_keys {
+        Some(super::remote::HeaderKeys::new(fetches.clone()).map_err(std::io::Error::other)?)
+    } else {
+        None
+    };
+    let mut metrics = Metrics::default();
+    metrics.fetches = fetches;
+    let metrics = Arc::new(metrics);
     let public = JwkSet {
         keys: cfg
             .jwks
@@ -204,6 +225,8 @@ pub async fn start(cfg: ServerConfig) -> std::io::Result<RunningServer> {
         limit: cfg.knobs.max_concurrency.map(Semaphore::new),
         knobs: cfg.knobs,
         verifier: cfg.verifier,
+        remote,
+        follow,
         jwks_body: Bytes::from(serde_json::to_vec(&public).expect("jwks serializes")),
         health_body: Bytes::from(serde_json::to_vec(&health).expect("health serializes")),
         metrics: metrics.clone(),

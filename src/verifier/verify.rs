@@ -130,6 +130,34 @@ struct Header<'a> {
     crit: Option<Value>,
 }
 
+/// The header members that point at a key elsewhere (`jku`, `x5u`), with `alg` and `kid`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeaderRefs {
+    pub alg: Option<Algorithm>,
+    pub kid: Option<String>,
+    pub jku: Option<String>,
+    pub x5u: Option<String>,
+}
+
+/// Reads a token's header for the members that point at a key; `None` when it does not decode.
+pub fn header_refs(token: &[u8]) -> Option<HeaderRefs> {
+    #[derive(Deserialize)]
+    struct Refs {
+        alg: Option<String>,
+        kid: Option<String>,
+        jku: Option<String>,
+        x5u: Option<String>,
+    }
+    let h64 = token.split(|b| *b == b'.').next()?;
+    let r: Refs = serde_json::from_slice(&B64.decode(h64).ok()?).ok()?;
+    Some(HeaderRefs {
+        alg: r.alg.as_deref().and_then(|a| alg::parse(a).ok()),
+        kid: r.kid,
+        jku: r.jku,
+        x5u: r.x5u,
+    })
+}
+
 #[derive(Deserialize)]
 struct Claims {
     #[serde(default)]
@@ -147,6 +175,12 @@ struct Claims {
 impl Verifier {
     /// Builds a verifier; every key must fit one of its algorithms.
     pub fn new(policy: Policy, keys: &[KeyMaterial]) -> Result<Self, String> {
+        Self::with_keys(policy, keys, false)
+    }
+
+    /// [`Verifier::new`], and with `allow_empty` a verifier without keys (a fetched key set may
+    /// be empty: it then rejects every token as signed by an unknown key).
+    pub fn with_keys(policy: Policy, keys: &[KeyMaterial], allow_empty: bool) -> Result<Self, String> {
         if policy.algorithms.is_empty() {
             return Err("verifier.algorithms: at least one algorithm must be allowed".into());
         }
@@ -170,7 +204,7 @@ impl Verifier {
                 key,
             });
         }
-        if entries.is_empty() {
+        if entries.is_empty() && !allow_empty {
             return Err("the verifier has no keys".into());
         }
         Ok(Verifier {

@@ -33,6 +33,8 @@ pub fn config(policy: Policy, keys: &[KeyMaterial], knobs: Knobs, placement: Pla
         placement,
         knobs,
         verifier: Verifier::new(policy, keys).unwrap(),
+        remote: None,
+        follow_header_keys: false,
         jwks: JwkSet {
             keys: keys.iter().map(|k| k.jwk.public()).collect(),
         },

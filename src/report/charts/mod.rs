@@ -4,6 +4,7 @@
 pub mod capacity;
 pub mod compare;
 pub mod histogram;
+pub mod keys;
 pub mod percentiles;
 pub mod rejections;
 pub mod timeline;
@@ -49,6 +50,8 @@ pub enum Chart {
     Histogram,
     Timeline,
     Rejections,
+    /// Only for runs with a rotating identity provider (`[idp]`).
+    Keys,
 }
 
 impl Chart {
@@ -61,12 +64,23 @@ impl Chart {
     ];
 
     /// The file stem and the title.
+    /// The charts of a run: every one of [`Chart::ALL`], and the keys chart when an identity
+    /// provider served the keys.
+    pub fn of(r: &Results) -> Vec<Chart> {
+        let mut v = Chart::ALL.to_vec();
+        if r.idp.is_some() {
+            v.push(Chart::Keys);
+        }
+        v
+    }
+
     pub fn name(self) -> (&'static str, &'static str) {
         match self {
             Chart::Percentiles => ("latency-percentiles", "Latency by percentile"),
             Chart::Histogram => ("latency-histogram", "Latency histogram"),
             Chart::Timeline => ("timeline", "Timeline"),
             Chart::Rejections => ("rejections", "Answers by token class"),
+            Chart::Keys => ("keys", "Answers per key"),
         }
     }
 
@@ -77,6 +91,7 @@ impl Chart {
             Chart::Histogram => histogram::draw(area, r),
             Chart::Timeline => timeline::draw(area, r),
             Chart::Rejections => rejections::draw(area, r),
+            Chart::Keys => keys::draw(area, r),
         }
     }
 

@@ -357,6 +357,27 @@ impl KeyMaterial {
         Some(pem::encode(&pem::Pem::new("PUBLIC KEY", spki)))
     }
 
+    /// A self-signed X.509 certificate of this key pair, PEM (asymmetric keys with their
+    /// private half only): what an `x5u` header points at.
+    pub fn self_signed_pem(&self, name: &str) -> Result<String, KeyError> {
+        let fail = |m: String| KeyError::invalid(format!("key '{}'", self.kid), m);
+        let Secret::Pkcs8(der) = &self.secret else {
+            return Err(fail("a certificate needs an asymmetric private key".into()));
+        };
+        let pair = rcgen::KeyPair::try_from(der.as_slice()).map_err(|e| fail(e.to_string()))?;
+        let params =
+            rcgen::CertificateParams::new(vec![name.to_string()]).map_err(|e| fail(e.to_string()))?;
+        let cert = params.self_signed(&pair).map_err(|e| fail(e.to_string()))?;
+        Ok(cert.pem())
+    }
+
+    /// The same key under another kid (its JWK's kid too).
+    pub fn with_kid(mut self, kid: &str) -> KeyMaterial {
+        self.kid = kid.to_string();
+        self.jwk.kid = Some(kid.to_string());
+        self
+    }
+
     /// Whether this key can sign.
     pub fn can_sign(&self) -> bool {
         !matches!(self.secret, Secret::None)
