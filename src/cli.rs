@@ -434,6 +434,23 @@ pub struct IdpArgs {
 /// Overrides that let one scenario serve a quick local run and a long CI run.
 #[derive(Debug, Args, Default, Clone)]
 pub struct LoadOverrides {
+    /// Play the identity provider and rotate its keys with this preset: graceful or abrupt
+    /// (adds an [idp] section when the scenario has none).
+    #[arg(long, value_name = "PRESET", help_heading = "Identity provider")]
+    pub rotation: Option<String>,
+    /// When the rotation preset starts (default 5s).
+    #[arg(long, value_name = "DURATION", value_parser = units::parse_duration, help_heading = "Identity provider")]
+    pub rotate_at: Option<std::time::Duration>,
+    /// Where the identity provider listens (replaces idp.listen).
+    #[arg(long, value_name = "ADDR", help_heading = "Identity provider")]
+    pub idp_listen: Option<String>,
+    /// `Cache-Control: max-age` of the identity provider's key set (replaces idp.max_age).
+    #[arg(long, value_name = "DURATION", value_parser = units::parse_duration, help_heading = "Identity provider")]
+    pub idp_max_age: Option<std::time::Duration>,
+    /// Share of requests that keep sending the latest retired key's tokens (replaces
+    /// idp.retired_share).
+    #[arg(long, value_name = "SHARE", value_parser = units::parse_percent, help_heading = "Identity provider")]
+    pub retired_share: Option<f64>,
     /// Target URL (replaces target.url and the embedded verifier).
     #[arg(long, value_name = "URL", help_heading = "Overrides")]
     pub url: Option<String>,

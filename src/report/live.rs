@@ -13,6 +13,8 @@ pub struct LiveLine {
     /// Open model: the schedule, whose rate at each moment the achieved rate is shown against.
     pub schedule: Option<std::sync::Arc<crate::replay::pacer::Staged>>,
     pub colour: bool,
+    /// The identity provider's fetches (`[idp]`): the key set's, and any of the attacker's.
+    pub fetches: Option<std::sync::Arc<crate::idp::FetchLog>>,
 }
 
 impl LiveLine {
@@ -47,8 +49,29 @@ impl LiveLine {
         } else {
             String::new()
         };
+        let jwks = match &self.fetches {
+            Some(log) => {
+                use crate::idp::Document;
+                let attacker = log.count(Document::AttackerJwks) + log.count(Document::AttackerCert);
+                let text = format!("  jwks fetches {}", thousands(log.count(Document::Jwks)));
+                if attacker > 0 {
+                    let a = format!("  jku/x5u fetches {}", thousands(attacker));
+                    format!(
+                        "{text}{}",
+                        if self.colour {
+                            format!("\x1b[1;31m{a}\x1b[0m")
+                        } else {
+                            a
+                        }
+                    )
+                } else {
+                    text
+                }
+            }
+            None => String::new(),
+        };
         format!(
-            "{}[{:>5.1}s / {:.0}s, {:.0}s left] {rate}  p50 {}  p99 {} (corrected)  accepted {}  rejected {}  errors {}  {fa}{mint}",
+            "{}[{:>5.1}s / {:.0}s, {:.0}s left] {rate}  p50 {}  p99 {} (corrected)  accepted {}  rejected {}  errors {}  {fa}{mint}{jwks}",
             if l.stopping { "stopping " } else { "" },
             l.elapsed.as_secs_f64(),
             self.total.as_secs_f64(),

@@ -217,8 +217,68 @@ pub fn apply_token_args(s: &mut Settings, a: &TokenArgs) -> Result<(), FlagError
     Ok(())
 }
 
+/// Lays the identity provider flags over `[idp]` (creating it when a flag asks for one).
+fn apply_idp_overrides(run: &mut RunSettings, o: &LoadOverrides) -> Result<(), FlagError> {
+    use crate::scenario::idp::{IdpSettings, Rotation};
+    let any = o.rotation.is_some()
+        || o.rotate_at.is_some()
+        || o.idp_listen.is_some()
+        || o.idp_max_age.is_some()
+        || o.retired_share.is_some();
+    if !any {
+        return Ok(());
+    }
+    let idp = run.idp.get_or_insert_with(IdpSettings::default);
+    if let Some(l) = &o.idp_listen {
+        idp.listen = l.parse().map_err(|e| {
+            flag(format!(
+                "--idp-listen '{l}': {e} (expected IP:PORT, such as 127.0.0.1:0)"
+            ))
+        })?;
+    }
+    if let Some(m) = o.idp_max_age {
+        idp.max_age = m;
+        if !run.jwks_cache.max_age_given {
+            run.jwks_cache.max_age = m;
+        }
+    }
+    if let Some(share) = o.retired_share {
+        if !(0.0..=1.0).contains(&share) {
+            return Err(flag("--retired-share: must be between 0 and 100%"));
+        }
+        idp.retired_share = share;
+    }
+    if let Some(p) = &o.rotation {
+        p.parse::<crate::token::rotation::Preset>()
+            .map_err(|e| flag(format!("--rotation: {e}")))?;
+        let at = match &idp.rotation {
+            Rotation::Preset { at, .. } => *at,
+            _ => crate::scenario::idp::DEFAULT_ROTATE_AT,
+        };
+        idp.rotation = Rotation::Preset {
+            preset: p.clone(),
+            at,
+        };
+        if idp.kids.len() < 2 {
+            idp.kids = vec!["k1".into(), "k2".into()];
+        }
+    }
+    if let Some(at) = o.rotate_at {
+        match &mut idp.rotation {
+            Rotation::Preset { at: a, .. } => *a = at,
+            _ => {
+                return Err(flag(
+                    "--rotate-at: needs a rotation preset (--rotation or idp.rotation)",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Lays flags over the scenario's run settings, checking them the way the scenario is checked.
 pub fn apply_overrides(run: &mut RunSettings, o: &LoadOverrides) -> Result<(), FlagError> {
+    apply_idp_overrides(run, o)?;
     if let Some(u) = &o.url {
         check_url(u).map_err(|e| flag(format!("--url: {e}")))?;
         run.target.url = Some(u.clone());

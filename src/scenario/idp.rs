@@ -218,6 +218,9 @@ fn event(v: &toml::Value) -> Result<Event, String> {
 pub struct JwksCache {
     pub max_age: Duration,
     pub cooldown: Duration,
+    /// `jwks_max_age` was given (otherwise it follows the identity provider's max-age).
+    #[serde(skip)]
+    pub max_age_given: bool,
 }
 
 impl Default for JwksCache {
@@ -225,6 +228,7 @@ impl Default for JwksCache {
         JwksCache {
             max_age: Duration::from_secs(300),
             cooldown: Duration::from_secs(30),
+            max_age_given: false,
         }
     }
 }

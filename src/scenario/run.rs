@@ -84,6 +84,7 @@ impl RunSettings {
         }
         if let Some(v) = &sc.verifier.jwks_max_age {
             s.jwks_cache.max_age = duration(l, v, "verifier.jwks_max_age")?;
+            s.jwks_cache.max_age_given = true;
         }
         if let Some(v) = &sc.verifier.jwks_cooldown {
             s.jwks_cache.cooldown = duration(l, v, "verifier.jwks_cooldown")?;

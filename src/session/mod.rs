@@ -631,6 +631,7 @@ impl Session {
             total: duration,
             schedule: pacer.clone(),
             colour: colour(live_line),
+            fetches: self.idp.as_ref().map(|i| i.log.clone()),
         };
         let checks = if abort_checks {
             p.run.abort_after.map(|after| (after, &p.run.thresholds))
