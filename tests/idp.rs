@@ -512,3 +512,37 @@ fn the_idp_command_serves_the_key_set_with_etags_and_logs_every_fetch() {
     assert_eq!(fetches[1]["status"], 304);
     assert_eq!(fetches[0]["user_agent"], "idp-test/1");
 }
+
+#[test]
+fn print_scenario_keeps_the_identity_provider() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/key-rotation.toml");
+    let out = bin()
+        .args([
+            "run",
+            scenario,
+            "--print-scenario",
+            "--rotate-at",
+            "7s",
+            "--idp-max-age",
+            "4s",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let doc: toml::Table = toml::from_str(&text).unwrap();
+    let idp = doc["idp"].as_table().unwrap();
+    assert_eq!(idp["rotation"].as_str(), Some("abrupt"));
+    assert_eq!(idp["rotate_at"].as_str(), Some("7s"));
+    assert_eq!(idp["max_age"].as_str(), Some("4s"));
+    assert_eq!(doc["verifier"]["jwks_cooldown"].as_str(), Some("2s"));
+    let path = dir.path().join("printed.toml");
+    std::fs::write(&path, &text).unwrap();
+    let v = bin().arg("validate").arg(&path).output().unwrap();
+    assert!(
+        v.status.success(),
+        "{}\n{text}",
+        String::from_utf8_lossy(&v.stderr)
+    );
+}

@@ -274,6 +274,49 @@ pub fn to_toml(name: &str, s: &Settings, run: &RunSettings) -> String {
     gate.insert("require_accepts".into(), Value::Boolean(run.require_accepts));
     doc.insert("gate".into(), Value::Table(gate));
 
+    if let Some(i) = &run.idp {
+        use super::idp::Rotation;
+        let mut idp = Table::new();
+        idp.insert("listen".into(), Value::String(i.listen.to_string()));
+        if let Some(iss) = &i.issuer {
+            idp.insert("issuer".into(), Value::String(iss.clone()));
+        }
+        idp.insert("max_age".into(), dur(i.max_age));
+        if !i.kids.is_empty() {
+            idp.insert(
+                "keys".into(),
+                Value::Array(i.kids.iter().map(|k| Value::String(k.clone())).collect()),
+            );
+        }
+        match &i.rotation {
+            Rotation::None => {}
+            Rotation::Preset { preset, at } => {
+                idp.insert("rotation".into(), Value::String(preset.clone()));
+                idp.insert("rotate_at".into(), dur(*at));
+            }
+            Rotation::Events(events) => {
+                let list = events
+                    .iter()
+                    .map(|e| {
+                        let mut t = Table::new();
+                        t.insert("at".into(), dur(e.at));
+                        t.insert(e.action.name().into(), Value::String(e.kid.clone()));
+                        Value::Table(t)
+                    })
+                    .collect();
+                idp.insert("rotation".into(), Value::Array(list));
+            }
+        }
+        idp.insert("retired_share".into(), Value::Float(i.retired_share));
+        doc.insert("idp".into(), Value::Table(idp));
+        if let Some(Value::Table(v)) = doc.get_mut("verifier") {
+            if run.jwks_cache.max_age_given {
+                v.insert("jwks_max_age".into(), dur(run.jwks_cache.max_age));
+            }
+            v.insert("jwks_cooldown".into(), dur(run.jwks_cache.cooldown));
+        }
+    }
+
     format!(
         "# Written by jwtstorm {} (run --print-scenario). Keys appear by reference only.\n{}",
         env!("CARGO_PKG_VERSION"),
