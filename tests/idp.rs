@@ -546,3 +546,64 @@ fn print_scenario_keeps_the_identity_provider() {
         String::from_utf8_lossy(&v.stderr)
     );
 }
+
+#[test]
+fn a_failed_refresh_keeps_the_cached_keys_and_is_counted() {
+    use jwtstorm::idp::{self, Attacker, IdpConfig};
+    use jwtstorm::token::keys::KeyMaterial;
+    use jwtstorm::token::rotation::Schedule;
+    use jwtstorm::verifier::remote::RemoteKeys;
+    use std::sync::atomic::Ordering;
+
+    let key = KeyMaterial::generate(jsonwebtoken::Algorithm::ES256, None).unwrap();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.kid = Some(key.kid.clone());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let token = jsonwebtoken::encode(
+        &header,
+        &serde_json::json!({"sub": "u", "exp": now + 600}),
+        &jsonwebtoken::EncodingKey::from_ec_pem(key.private_pem().unwrap().as_bytes()).unwrap(),
+    )
+    .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let running = idp::start(IdpConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            issuer: None,
+            max_age: Duration::from_secs(1),
+            schedule: std::sync::Arc::new(Schedule::fixed(vec![key.clone()]).unwrap()),
+            attacker: Attacker::default(),
+        })
+        .await
+        .unwrap();
+        let mut policy = Policy::for_alg(jsonwebtoken::Algorithm::ES256);
+        policy.algorithms = vec![jsonwebtoken::Algorithm::ES256];
+        let remote = RemoteKeys::new(
+            RemoteSettings {
+                url: format!("{}{}", running.url(), idp::JWKS_PATH),
+                max_age: Duration::ZERO,
+                cooldown: Duration::from_secs(60),
+                timeout: Duration::from_secs(2),
+            },
+            policy,
+        )
+        .unwrap();
+        assert!(remote.verify(token.as_bytes(), now).await.is_ok());
+        assert_eq!(remote.counters.fetches.load(Ordering::Relaxed), 1);
+        // The second use refreshes (max-age zero) and gets 304: the keys stay.
+        assert!(remote.verify(token.as_bytes(), now).await.is_ok());
+        assert_eq!(remote.counters.not_modified.load(Ordering::Relaxed), 1);
+        running.stop().await;
+        // Now the refresh fails: still accepted with the cached key, and the failure counted.
+        assert!(remote.verify(token.as_bytes(), now).await.is_ok());
+        assert_eq!(remote.counters.failures.load(Ordering::Relaxed), 1);
+        assert_eq!(remote.counters.fetches.load(Ordering::Relaxed), 3);
+    });
+}
