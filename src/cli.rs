@@ -435,7 +435,7 @@ pub struct IdpArgs {
 #[derive(Debug, Args, Default, Clone)]
 pub struct LoadOverrides {
     /// Play the identity provider and rotate its keys with this preset: graceful or abrupt
-    /// (adds an [idp] section when the scenario has none).
+    /// (adds an `[idp]` section when the scenario has none).
     #[arg(long, value_name = "PRESET", help_heading = "Identity provider")]
     pub rotation: Option<String>,
     /// When the rotation preset starts (default 5s).
