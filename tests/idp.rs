@@ -607,3 +607,33 @@ fn a_failed_refresh_keeps_the_cached_keys_and_is_counted() {
         assert_eq!(remote.counters.fetches.load(Ordering::Relaxed), 3);
     });
 }
+
+#[test]
+fn with_nothing_cached_a_down_issuer_is_retried_once_per_cooldown() {
+    use jwtstorm::verifier::remote::RemoteKeys;
+    use jwtstorm::verifier::verify::Reason;
+    use std::sync::atomic::Ordering;
+
+    let port = free_port();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let remote = RemoteKeys::new(
+            RemoteSettings {
+                url: format!("http://127.0.0.1:{port}/.well-known/jwks.json"),
+                max_age: Duration::from_secs(60),
+                cooldown: Duration::from_secs(60),
+                timeout: Duration::from_secs(2),
+            },
+            Policy::for_alg(jsonwebtoken::Algorithm::ES256),
+        )
+        .unwrap();
+        for _ in 0..5 {
+            assert_eq!(remote.verify(b"a.b.c", 0).await, Err(Reason::UnknownKid));
+        }
+        assert_eq!(remote.counters.fetches.load(Ordering::Relaxed), 1);
+        assert_eq!(remote.counters.failures.load(Ordering::Relaxed), 1);
+    });
+}

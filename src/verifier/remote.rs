@@ -63,6 +63,9 @@ pub struct RemoteKeys {
     /// One fetch at a time; waiters then use what it brought.
     fetching: tokio::sync::Mutex<()>,
     last_unknown: std::sync::Mutex<Option<Instant>>,
+    /// When a fetch with nothing cached last failed: with no keys, retries wait the cooldown
+    /// too, so a down issuer is not fetched once per request.
+    last_empty_failure: std::sync::Mutex<Option<Instant>>,
     /// Fetches completed, for waiters to see that one happened while they waited.
     generation: AtomicU64,
     pub counters: Arc<FetchCounters>,
@@ -151,6 +154,7 @@ impl RemoteKeys {
             cached: RwLock::new(None),
             fetching: tokio::sync::Mutex::new(()),
             last_unknown: std::sync::Mutex::new(None),
+            last_empty_failure: std::sync::Mutex::new(None),
             generation: AtomicU64::new(0),
             counters: Arc::new(FetchCounters::default()),
         })
@@ -244,7 +248,18 @@ impl RemoteKeys {
     /// Verifies `token` at Unix time `now` with the cached keys, fetching as the cache rules say.
     pub async fn verify(&self, token: &[u8], now: i64) -> Result<Verified, Reason> {
         if self.current().is_none() {
-            self.refresh_once().await;
+            let waited = self
+                .last_empty_failure
+                .lock()
+                .map_or(true, |l| l.is_none_or(|t| t.elapsed() >= self.settings.cooldown));
+            if waited {
+                self.refresh_once().await;
+                if self.current().is_none()
+                    && let Ok(mut l) = self.last_empty_failure.lock()
+                {
+                    *l = Some(Instant::now());
+                }
+            }
         } else if let Some((_, fetched)) = self.current()
             && fetched.elapsed() >= self.settings.max_age
         {
