@@ -9,14 +9,12 @@ use anyhow::Context;
 
 use crate::cli::{IdpArgs, PolicyArgs};
 use crate::error::{Failure, ResultExt, exit};
-use crate::idp::{self, Attacker, IdpConfig};
 use crate::scenario::Loaded;
 use crate::scenario::flags::settings;
-use crate::scenario::idp::IdpSettings;
+use crate::scenario::idp::{IdpSettings, Rotation};
 use crate::scenario::resolve::KeySource;
-use crate::session::idp::key_set;
+use crate::session::idp::IdpRun;
 use crate::token::batch::AtomicFile;
-use crate::token::rotation::Schedule;
 
 /// Runs `jwtstorm idp`.
 pub fn run(args: IdpArgs) -> Result<i32, Failure> {
@@ -48,40 +46,26 @@ pub fn run(args: IdpArgs) -> Result<i32, Failure> {
     if args.issuer.is_some() {
         idp_settings.issuer = args.issuer.clone();
     }
+    // Alone, the key set stays fixed: a rotation runs on a run's clock, not this one's.
+    idp_settings.rotation = Rotation::None;
     let (alg, keys) = s.load_keys().or_bad_input()?;
-    let set = key_set(&idp_settings, alg, keys, s.keys.rsa_bits).or_bad_input()?;
-    let schedule = std::sync::Arc::new(Schedule::fixed(set).map_err(anyhow::Error::msg).or_bad_input()?);
     if !idp_settings.listen.ip().is_loopback() {
         eprintln!(
             "warning: listening on {}, which other machines can reach (only public keys are served)",
             idp_settings.listen
         );
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .context("starting the runtime")
-        .or_cannot_proceed()?;
-    let running = rt
-        .block_on(idp::start(IdpConfig {
-            listen: idp_settings.listen,
-            issuer: idp_settings.issuer.clone(),
-            max_age: idp_settings.max_age,
-            schedule: schedule.clone(),
-            attacker: Attacker::default(),
-        }))
-        .with_context(|| format!("cannot listen on {}", idp_settings.listen))
-        .or_cannot_proceed()?;
+    let mut running = IdpRun::start(&idp_settings, alg, keys, s.keys.rsa_bits)?;
+    let schedule = running.schedule.clone();
     schedule.clock().start(Instant::now());
     let mut out = std::io::stdout();
-    let _ = writeln!(out, "listening on {}", running.url());
+    let _ = writeln!(out, "listening on {}", running.url);
     let _ = out.flush();
     let kids: Vec<&str> = schedule.keys().iter().map(|k| k.kid.as_str()).collect();
     eprintln!(
         "jwtstorm idp: {}{} ({} key(s): {}; max-age {}); Ctrl-C stops",
-        running.url(),
-        idp::JWKS_PATH,
+        running.url,
+        crate::idp::JWKS_PATH,
         kids.len(),
         kids.join(", "),
         crate::text::format_duration(idp_settings.max_age)
@@ -112,7 +96,7 @@ pub fn run(args: IdpArgs) -> Result<i32, Failure> {
         if done {
             if let Some(path) = &args.log {
                 let body = serde_json::to_vec_pretty(&serde_json::json!({
-                    "url": running.url(),
+                    "url": running.url,
                     "fetches_total": running.log.total(),
                     "fetches": fetches,
                 }))
@@ -130,7 +114,7 @@ pub fn run(args: IdpArgs) -> Result<i32, Failure> {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    rt.block_on(running.stop());
+    running.stop();
     Ok(if crate::interrupt::requested() {
         exit::INTERRUPTED
     } else {

@@ -114,65 +114,13 @@ pub fn render(r: &Results) -> String {
 
     if let Some(i) = &r.idp {
         o.push_str("<h2>Identity provider</h2>\n<ul>\n");
-        for line in super::summary::idp_lines(i) {
-            let text = line.split_once(' ').map_or(line.as_str(), |x| x.1).trim();
-            let _ = writeln!(o, "<li>{}</li>", escape(text));
+        for (_, text) in super::summary::idp_lines(i) {
+            let _ = writeln!(o, "<li>{}</li>", escape(&text));
         }
         o.push_str("</ul>\n");
-        let at = |v: Option<u64>| v.map_or("-".to_string(), |m| format!("{:.2} s", m as f64 / 1000.0));
-        let msf = |v: Option<f64>| v.map_or("-".to_string(), |m| format!("{m:.0} ms"));
-        let rows: Vec<Vec<String>> = i
-            .keys
-            .iter()
-            .map(|k| {
-                vec![
-                    escape(&k.kid),
-                    at(k.published_ms),
-                    at(k.signs_from_ms),
-                    at(k.retired_ms),
-                    thousands(k.sent),
-                    thousands(k.accepted),
-                    thousands(k.rejected),
-                    thousands(k.false_rejects),
-                    thousands(k.stale_accepts),
-                    msf(k.rotation_gap_ms),
-                    msf(k.removal_window_ms),
-                ]
-            })
-            .collect();
-        table(
-            &mut o,
-            &[
-                "kid",
-                "published",
-                "signs from",
-                "retired",
-                "sent",
-                "accepted",
-                "rejected",
-                "false rejects",
-                "stale accepts",
-                "rotation gap",
-                "removal window",
-            ],
-            &rows,
-        );
-        let checks: Vec<Vec<String>> = i
-            .checks
-            .iter()
-            .map(|c| {
-                vec![
-                    escape(&c.name),
-                    if c.passed {
-                        "<span class=\"ok\">pass</span>".into()
-                    } else {
-                        "<span class=\"bad\">FAIL</span>".into()
-                    },
-                    escape(&c.detail),
-                ]
-            })
-            .collect();
-        table(&mut o, &["fetch check", "result", "detail"], &checks);
+        for t in [table::idp_keys(r), table::idp_checks(r)].into_iter().flatten() {
+            html_table(&mut o, &t);
+        }
     }
 
     o.push_str("<h2>Latency of all responses</h2>\n");

@@ -22,11 +22,8 @@ fn md_table(o: &mut String, t: &Table) {
         let cells: Vec<String> = row
             .iter()
             .map(|c| {
-                if c.alarming() {
-                    format!("**{}**", c.text())
-                } else {
-                    c.text()
-                }
+                let text = crate::text::escape_markdown(&c.text());
+                if c.alarming() { format!("**{text}**") } else { text }
             })
             .collect();
         let _ = writeln!(o, "| {} |", cells.join(" | "));
@@ -159,46 +156,12 @@ pub fn render(r: &Results) -> String {
     }
     if let Some(i) = &r.idp {
         let _ = writeln!(o, "\n## Identity provider\n");
-        for line in super::summary::idp_lines(i) {
-            let _ = writeln!(
-                o,
-                "- {}",
-                crate::text::escape_markdown(line.split_once(' ').map_or(line.as_str(), |x| x.1).trim())
-            );
+        for (_, text) in super::summary::idp_lines(i) {
+            let _ = writeln!(o, "- {}", crate::text::escape_markdown(&text));
         }
-        let _ = writeln!(
-            o,
-            "\n| kid | published | signs from | retired | sent | accepted | rejected | false rejects | stale accepts | rotation gap | removal window |"
-        );
-        let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-        let sec = |v: Option<u64>| v.map_or("-".to_string(), |m| format!("{:.2}s", m as f64 / 1000.0));
-        let msf = |v: Option<f64>| v.map_or("-".to_string(), |m| format!("{m:.0} ms"));
-        for k in &i.keys {
-            let _ = writeln!(
-                o,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-                crate::text::escape_markdown(&k.kid),
-                sec(k.published_ms),
-                sec(k.signs_from_ms),
-                sec(k.retired_ms),
-                thousands(k.sent),
-                thousands(k.accepted),
-                thousands(k.rejected),
-                thousands(k.false_rejects),
-                thousands(k.stale_accepts),
-                msf(k.rotation_gap_ms),
-                msf(k.removal_window_ms)
-            );
-        }
-        let _ = writeln!(o, "\n| check | result | detail |\n|---|---|---|");
-        for c in &i.checks {
-            let _ = writeln!(
-                o,
-                "| {} | {} | {} |",
-                c.name,
-                if c.passed { "pass" } else { "**fail**" },
-                crate::text::escape_markdown(&c.detail)
-            );
+        for t in [table::idp_keys(r), table::idp_checks(r)].into_iter().flatten() {
+            o.push('\n');
+            md_table(&mut o, &t);
         }
     }
     let _ = writeln!(o, "\n## Latency by token class (corrected / uncorrected)\n");

@@ -255,49 +255,55 @@ fn at(ms: f64) -> String {
 
 /// What the identity provider saw, one line each: the fetches, each rotated key's gap, each
 /// retired key's removal window, and the fetch-pattern checks that failed.
-pub fn idp_lines(i: &crate::stats::results::IdpReport) -> Vec<String> {
+pub fn idp_lines(i: &crate::stats::results::IdpReport) -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
     let events: Vec<String> = i
         .events
         .iter()
         .map(|e| format!("{} {} at {}", e.action, e.kid, at(e.at_ms as f64)))
         .collect();
-    out.push(format!(
-        "idp         {} served the key set {} time(s) ({} answered 304 Not Modified), max-age {}{}",
-        i.url,
-        thousands(i.jwks_fetches),
-        thousands(i.not_modified),
-        crate::text::format_duration(std::time::Duration::from_secs_f64(i.max_age_s)),
-        if events.is_empty() {
-            String::new()
-        } else {
-            format!(
-                "; rotation{}: {}",
-                i.preset.as_ref().map_or(String::new(), |p| format!(" {p}")),
-                events.join(", ")
-            )
-        }
+    out.push((
+        "idp",
+        format!(
+            "{} served the key set {} time(s) ({} answered 304 Not Modified), max-age {}{}",
+            i.url,
+            thousands(i.jwks_fetches),
+            thousands(i.not_modified),
+            crate::text::format_duration(std::time::Duration::from_secs_f64(i.max_age_s)),
+            if events.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; rotation{}: {}",
+                    i.preset.as_ref().map_or(String::new(), |p| format!(" {p}")),
+                    events.join(", ")
+                )
+            }
+        ),
     ));
     for k in &i.keys {
         if let (Some(first), true) = (k.first_sent_ms, k.signs_from_ms.is_some_and(|f| f > 0)) {
-            out.push(match (k.first_accept_ms, k.rotation_gap_ms) {
-                (Some(acc), Some(gap)) => format!(
-                    "rotation    {}: first token at {}, first accepted at {} (gap {}), {} false reject(s){}",
-                    k.kid,
-                    at(first),
-                    at(acc),
-                    crate::text::micros((gap * 1000.0) as u64),
-                    thousands(k.false_rejects),
-                    k.last_false_reject_ms
-                        .map_or(String::new(), |l| format!(", the last at {}", at(l)))
-                ),
-                _ => format!(
-                    "rotation    {}: first token at {}, never accepted: {} false reject(s) (an outage)",
-                    k.kid,
-                    at(first),
-                    thousands(k.false_rejects)
-                ),
-            });
+            out.push((
+                "rotation",
+                match (k.first_accept_ms, k.rotation_gap_ms) {
+                    (Some(acc), Some(gap)) => format!(
+                        "{}: first token at {}, first accepted at {} (gap {}), {} false reject(s){}",
+                        k.kid,
+                        at(first),
+                        at(acc),
+                        crate::text::micros((gap * 1000.0) as u64),
+                        thousands(k.false_rejects),
+                        k.last_false_reject_ms
+                            .map_or(String::new(), |l| format!(", the last at {}", at(l)))
+                    ),
+                    _ => format!(
+                        "{}: first token at {}, never accepted: {} false reject(s) (an outage)",
+                        k.kid,
+                        at(first),
+                        thousands(k.false_rejects)
+                    ),
+                },
+            ));
         }
     }
     for k in &i.keys {
@@ -311,29 +317,32 @@ pub fn idp_lines(i: &crate::stats::results::IdpReport) -> Vec<String> {
             } else {
                 ", never accepted after it".into()
             };
-            out.push(match (k.first_retired_reject_ms, k.removal_window_ms) {
+            let text = match (k.first_retired_reject_ms, k.removal_window_ms) {
                 (Some(rj), Some(w)) => format!(
-                    "removal     {} retired at {}: first rejected at {} (window {}){stale}",
+                    "{} retired at {}: first rejected at {} (window {}){stale}",
                     k.kid,
                     at(ret as f64),
                     at(rj),
                     crate::text::micros((w * 1000.0) as u64),
                 ),
-                _ if k.sent > k.accepted + k.rejected || k.stale_accepts == 0 && k.rejected == 0 => format!(
-                    "removal     {} retired at {}: none of its tokens was answered after it",
-                    k.kid,
-                    at(ret as f64)
-                ),
+                _ if k.stale_accepts > 0 => {
+                    format!(
+                        "{} retired at {}: its tokens were never rejected{stale}",
+                        k.kid,
+                        at(ret as f64)
+                    )
+                }
                 _ => format!(
-                    "removal     {} retired at {}: its tokens were never rejected{stale}",
+                    "{} retired at {}: none of its tokens was answered after it",
                     k.kid,
                     at(ret as f64)
                 ),
-            });
+            };
+            out.push(("removal", text));
         }
     }
     for c in i.checks.iter().filter(|c| !c.passed) {
-        out.push(format!("idp check   {} failed: {}", c.name, c.detail));
+        out.push(("idp check", format!("{} failed: {}", c.name, c.detail)));
     }
     out
 }
@@ -343,7 +352,11 @@ pub fn notes(r: &Results) -> Vec<String> {
     let err = |k: &str| r.transport_errors.get(k).copied().unwrap_or(0);
     let mut out = Vec::new();
     if let Some(i) = &r.idp {
-        out.extend(idp_lines(i));
+        out.extend(
+            idp_lines(i)
+                .into_iter()
+                .map(|(label, text)| format!("{label:<11} {text}")),
+        );
     }
     if t.not_sent > 0 && r.meta.model == "open" && !r.meta.interrupted {
         out.push(format!(

@@ -28,6 +28,8 @@ pub enum Cell {
     Micros(Option<u64>),
     /// Responses per second.
     PerSecond(f64),
+    /// A failed check, marked as bad.
+    Failed,
 }
 
 impl Cell {
@@ -39,12 +41,13 @@ impl Cell {
             Cell::Micros(Some(us)) => micros(*us),
             Cell::Micros(None) => "-".into(),
             Cell::PerSecond(v) => format!("{v:.1}/s"),
+            Cell::Failed => "FAIL".into(),
         }
     }
 
     /// Whether the cell should be marked as bad.
     pub fn alarming(&self) -> bool {
-        matches!(self, Cell::Alarm(n) if *n > 0)
+        matches!(self, Cell::Alarm(n) if *n > 0) || *self == Cell::Failed
     }
 }
 
@@ -214,6 +217,79 @@ pub fn classes(r: &Results) -> Table {
         ],
         rows,
     }
+}
+
+/// Seconds into the run, from milliseconds, or `-`.
+fn at_s(ms: Option<u64>) -> Cell {
+    Cell::Text(ms.map_or("-".into(), |m| format!("{:.2} s", m as f64 / 1000.0)))
+}
+
+/// A span in milliseconds, or `-`.
+fn span_ms(ms: Option<f64>) -> Cell {
+    Cell::Text(ms.map_or("-".into(), |m| format!("{m:.0} ms")))
+}
+
+/// The identity provider's keys: schedule, answers, rotation gap and removal window; `None`
+/// without `[idp]`.
+pub fn idp_keys(r: &Results) -> Option<Table> {
+    let i = r.idp.as_ref()?;
+    Some(Table {
+        columns: vec![
+            words("kid"),
+            col("published", "published"),
+            col("signs from", "signs from"),
+            col("retired", "retired"),
+            col("sent", "sent"),
+            col("accepted", "accepted"),
+            col("rejected", "rejected"),
+            col("false rejects", "false rej"),
+            col("stale accepts", "stale acc"),
+            col("rotation gap", "gap"),
+            col("removal window", "removal"),
+        ],
+        rows: i
+            .keys
+            .iter()
+            .map(|k| {
+                vec![
+                    Cell::Text(k.kid.clone()),
+                    at_s(k.published_ms),
+                    at_s(k.signs_from_ms),
+                    at_s(k.retired_ms),
+                    Cell::Count(k.sent),
+                    Cell::Count(k.accepted),
+                    Cell::Count(k.rejected),
+                    Cell::Alarm(k.false_rejects),
+                    Cell::Alarm(k.stale_accepts),
+                    span_ms(k.rotation_gap_ms),
+                    span_ms(k.removal_window_ms),
+                ]
+            })
+            .collect(),
+    })
+}
+
+/// The checks of the target's fetch pattern; `None` without `[idp]`.
+pub fn idp_checks(r: &Results) -> Option<Table> {
+    let i = r.idp.as_ref()?;
+    Some(Table {
+        columns: vec![words("fetch check"), words("result"), words("detail")],
+        rows: i
+            .checks
+            .iter()
+            .map(|c| {
+                vec![
+                    Cell::Text(c.name.clone()),
+                    if c.passed {
+                        Cell::Text("pass".into())
+                    } else {
+                        Cell::Failed
+                    },
+                    Cell::Text(c.detail.clone()),
+                ]
+            })
+            .collect(),
+    })
 }
 
 #[cfg(test)]

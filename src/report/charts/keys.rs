@@ -106,22 +106,6 @@ pub fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, r: &Results) -> C
         )))
         .map_err(err)?;
     }
-    // Every fetch of the key set, as a tick at the top.
-    let fetches: Vec<f64> = idp
-        .fetches
-        .iter()
-        .filter(|f| f.document == crate::idp::Document::Jwks && f.at_ms >= 0)
-        .map(|f| f.at_ms as f64 / 1000.0)
-        .filter(|x| *x <= x_max)
-        .collect();
-    let grey = RGBColor(90, 90, 90);
-    c.draw_series(
-        fetches
-            .iter()
-            .map(|x| PathElement::new(vec![(*x, top * 0.97), (*x, top)], grey.stroke_width(2))),
-    )
-    .map_err(err)?
-    .label(format!("JWKS fetch ({})", fetches.len()))
-    .legend(move |(x, y)| PathElement::new(vec![(x + 9, y - 5), (x + 9, y + 5)], grey.stroke_width(2)));
+    super::jwks_fetch_ticks(&mut c, r, x_max, top)?;
     legend(&mut c, SeriesLabelPosition::MiddleRight)
 }

@@ -181,6 +181,40 @@ pub fn tidy(v: &f64) -> String {
     }
 }
 
+/// The identity provider's key-set fetches (`[idp]`) as ticks along the top of a chart whose
+/// x axis is seconds since the run began, up to `end`; the y axis ends at `top`.
+pub fn jwks_fetch_ticks<'a, DB: DrawingBackend + 'a>(
+    c: &mut ChartContext<
+        'a,
+        DB,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
+    r: &Results,
+    end: f64,
+    top: f64,
+) -> ChartResult {
+    let Some(idp) = &r.idp else {
+        return Ok(());
+    };
+    let fetches: Vec<f64> = idp
+        .fetches
+        .iter()
+        .filter(|f| f.document == crate::idp::Document::Jwks && f.at_ms >= 0)
+        .map(|f| f.at_ms as f64 / 1000.0)
+        .filter(|x| *x <= end)
+        .collect();
+    let grey = RGBColor(90, 90, 90);
+    c.draw_series(
+        fetches
+            .iter()
+            .map(|x| PathElement::new(vec![(*x, top * 0.96), (*x, top)], grey.stroke_width(2))),
+    )
+    .map_err(err)?
+    .label(format!("JWKS fetch ({})", fetches.len()))
+    .legend(move |(x, y)| PathElement::new(vec![(x + 8, y - 5), (x + 8, y + 5)], grey.stroke_width(2)));
+    Ok(())
+}
+
 /// Draws the series legend of a chart at `pos`.
 pub fn legend<'a, DB, CT>(chart: &mut ChartContext<'a, DB, CT>, pos: SeriesLabelPosition) -> ChartResult
 where

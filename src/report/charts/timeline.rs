@@ -109,25 +109,7 @@ pub fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, r: &Results) -> C
     .map_err(err)?
     .label("errors/s (transport + unexpected status)")
     .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 15, y + 5)], ALARM.filled()));
-    // The identity provider's key-set fetches, as ticks along the top.
-    if let Some(idp) = &r.idp {
-        let fetches: Vec<f64> = idp
-            .fetches
-            .iter()
-            .filter(|f| f.document == crate::idp::Document::Jwks && f.at_ms >= 0)
-            .map(|f| f.at_ms as f64 / 1000.0)
-            .filter(|x| *x <= end)
-            .collect();
-        let grey = RGBColor(90, 90, 90);
-        c.draw_series(
-            fetches
-                .iter()
-                .map(|x| PathElement::new(vec![(*x, rate_max * 0.95), (*x, rate_max)], grey.stroke_width(2))),
-        )
-        .map_err(err)?
-        .label(format!("JWKS fetch ({})", fetches.len()))
-        .legend(move |(x, y)| PathElement::new(vec![(x + 7, y - 5), (x + 7, y + 5)], grey.stroke_width(2)));
-    }
+    super::jwks_fetch_ticks(&mut c, r, end, rate_max)?;
     legend(&mut c, SeriesLabelPosition::LowerRight)?;
 
     let lat_max = pts.iter().map(|p| ms(p.p99_us)).fold(0.001f64, f64::max) * 1.15;
