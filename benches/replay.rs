@@ -47,6 +47,7 @@ fn store() -> TokenStore {
         &Formatter::new(Placement::Bearer, "/protected"),
         &pool,
         &stop,
+        jwtstorm::model::Segment::WHOLE,
     )
     .expect("not stopped")
 }

@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 
 use jsonwebtoken::Algorithm;
 
-use crate::model::{Format, HttpVersion, Placement, TransportKind, alg};
+use crate::model::{Format, HttpVersion, Placement, Segment, TransportKind, alg};
 use crate::units;
 
 /// Stress-test JWT verification: mint labelled token batches, replay them under load, and check
@@ -36,7 +36,7 @@ pub enum Command {
     Idp(IdpArgs),
     /// Run a scenario: mint (or load) the batch, replay it under load, check every answer, and
     /// write results.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Check a scenario (values, combinations, keys, batch) without sending anything.
     Validate(ValidateArgs),
     /// Render charts and reports from results files again; several files are also compared.
@@ -45,6 +45,12 @@ pub enum Command {
     Capacity(CapacityArgs),
     /// Compare a run with a baseline run; exit 1 on a regression.
     Compare(CompareArgs),
+    /// Merge the results of a run's segments into one, exactly (histograms added, counts
+    /// summed, timelines by wall-clock second), and render every report.
+    Merge(MergeArgs),
+    /// Kubernetes manifests for a run spread over the pods of an Indexed Job.
+    #[command(subcommand)]
+    Kubernetes(KubernetesCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -623,6 +629,27 @@ pub struct RunArgs {
     pub baseline: Vec<PathBuf>,
     #[command(flatten)]
     pub gate: GateArgs,
+    #[command(flatten)]
+    pub fleet: FleetArgs,
+}
+
+/// One segment of a run spread over several processes (a Kubernetes Indexed Job).
+#[derive(Debug, Args, Default, Clone)]
+pub struct FleetArgs {
+    /// Run segment I of N: the global request indices I, I+N, I+2N, ... at the whole schedule's
+    /// times, the I-th share of the connections and of the tokens (merge the segments' results
+    /// with `jwtstorm merge`).
+    #[arg(long, value_name = "I/N", env = "JWTSTORM_SEGMENT", value_parser = parsed::<Segment>, help_heading = "Fleet")]
+    pub segment: Option<Segment>,
+    /// The number of segments, the index taken from JOB_COMPLETION_INDEX (a Kubernetes Indexed
+    /// Job's pod).
+    #[arg(long, value_name = "N", conflicts_with = "segment", help_heading = "Fleet")]
+    pub segments: Option<u64>,
+    /// Begin at this wall-clock time (RFC 3339, such as 2026-12-02T10:00:00Z, or +30s from
+    /// now) so every segment starts together; one that comes up later joins at once and
+    /// counts the requests it missed as not sent.
+    #[arg(long, value_name = "TIME", env = "JWTSTORM_START_AT", help_heading = "Fleet")]
+    pub start_at: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -678,6 +705,79 @@ pub struct CapacityArgs {
     #[arg(long, short, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Only errors and the answer.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KubernetesCommand {
+    /// Write the manifests of a run spread over N pods: a ConfigMap with the scenario, an
+    /// Indexed Job of N segments with a common start, and a Job that merges their results.
+    Render(KubernetesRenderArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KubernetesRenderArgs {
+    /// The scenario file (TOML) to run; its target must be reachable from the pods.
+    #[arg(long, value_name = "FILE")]
+    pub scenario: PathBuf,
+    /// Pods (segments) of the Indexed Job.
+    #[arg(long, value_name = "N")]
+    pub segments: u64,
+    /// The jwtstorm container image (see the Containerfile).
+    #[arg(long, value_name = "IMAGE")]
+    pub image: String,
+    /// The common start (RFC 3339, or +2m from now, the default), written into the Job as a
+    /// time: render and apply together.
+    #[arg(long, value_name = "TIME", default_value = "+2m")]
+    pub start_at: String,
+    /// The run's name: the Jobs' and ConfigMap's prefix and the results folder (default: the
+    /// scenario's name).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// The namespace of every object.
+    #[arg(long, value_name = "NAME", default_value = "default")]
+    pub namespace: String,
+    /// The Secret holding the key files (created with `kubectl create secret generic`; the
+    /// manifests only name it, key material never passes through them).
+    #[arg(long, value_name = "NAME", default_value = "jwtstorm-keys")]
+    pub keys_secret: String,
+    /// The ReadWriteMany PersistentVolumeClaim the segments write their results to (also
+    /// written, unless --existing-claim).
+    #[arg(long, value_name = "NAME", default_value = "jwtstorm-results")]
+    pub claim: String,
+    /// Size of the results claim.
+    #[arg(long, value_name = "SIZE", default_value = "1Gi")]
+    pub claim_size: String,
+    /// The claim exists already: do not write it.
+    #[arg(long)]
+    pub existing_claim: bool,
+    /// CPU each pod requests (and is limited to).
+    #[arg(long, value_name = "CPU", default_value = "2")]
+    pub cpu: String,
+    /// Memory each pod requests (and is limited to).
+    #[arg(long, value_name = "SIZE", default_value = "1Gi")]
+    pub memory: String,
+    /// Write one file per manifest into this folder instead of one stream on stdout.
+    #[arg(long, short, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The segments' results.json files, or folders holding them (searched recursively).
+    #[arg(value_name = "RESULTS", required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Folder to write the merged results.json and reports into.
+    #[arg(long, short, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Merge the segments that are there when some are missing, and mark the result partial.
+    #[arg(long)]
+    pub allow_missing: bool,
+    /// Formats, comma-separated: md, html, svg, png, hgrm (default: all).
+    #[arg(long, value_name = "FORMATS", value_delimiter = ',', value_parser = parsed::<Format>)]
+    pub format: Option<Vec<Format>>,
+    /// Only errors.
     #[arg(long, short)]
     pub quiet: bool,
 }

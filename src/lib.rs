@@ -6,6 +6,7 @@
 pub mod capacity;
 pub mod cli;
 pub mod commands;
+pub mod deploy;
 pub mod error;
 pub mod files;
 pub mod gate;

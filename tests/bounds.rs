@@ -236,7 +236,14 @@ fn a_client_thread_that_panics_fails_the_run() {
     .unwrap();
     let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
     let no = AtomicBool::new(false);
-    let store = TokenStore::mint(&minter, &Formatter::new(Placement::Bearer, "/p"), &pool, &no).unwrap();
+    let store = TokenStore::mint(
+        &minter,
+        &Formatter::new(Placement::Bearer, "/p"),
+        &pool,
+        &no,
+        jwtstorm::model::Segment::WHOLE,
+    )
+    .unwrap();
     let plan = Plan {
         target: Arc::new(Target {
             method: hyper::Method::GET,
@@ -266,6 +273,8 @@ fn a_client_thread_that_panics_fails_the_run() {
         boundary_guard: Duration::from_secs(1),
         reasons: None,
         rotation: None,
+        segment: jwtstorm::model::Segment::WHOLE,
+        start_at: None,
     };
     let started = Instant::now();
     let finished = execute(plan, Panics, &no, |_| None);

@@ -124,6 +124,7 @@ fn settings(count: Option<u64>) -> StreamSettings {
         reuse: 0.0,
         seed: 1,
         lead_time: Duration::from_secs(2),
+        segment: jwtstorm::model::Segment::WHOLE,
     }
 }
 
@@ -134,7 +135,8 @@ fn a_stream_is_the_batch_but_for_its_clock_and_never_repeats() {
     for alg in [Algorithm::HS256, Algorithm::EdDSA] {
         let m = minter(alg, NOW, false);
         let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
-        let batch = TokenStore::mint_first(&m, 3000, &fmt, &pool, &Default::default()).unwrap();
+        let batch =
+            TokenStore::mint_first(&m, 3000, &fmt, &pool, &Default::default(), Default::default()).unwrap();
         let stream = Stream::start(
             Fill::Mint {
                 minter: m.clone(),
@@ -401,4 +403,50 @@ fn unbounded_needs_a_stream() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--count unbounded: needs --stream"));
+}
+
+#[test]
+fn segments_share_the_batch_and_the_stream_without_overlap() {
+    use jwtstorm::model::Segment;
+    const NOW: i64 = 1_800_000_000;
+    let fmt = Formatter::new(Placement::Header("x".into()), "/");
+    let m = minter(Algorithm::HS256, NOW, false);
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    let stop = Default::default();
+    let whole = TokenStore::mint_first(&m, 3000, &fmt, &pool, &stop, Segment::WHOLE).unwrap();
+    let mut union = std::collections::BTreeMap::new();
+    for i in 0..3 {
+        let seg = Segment::new(i, 3).unwrap();
+        // The segment's share of the first 3000: the batch's tokens i, i+3, ...
+        let part = TokenStore::mint_first(&m, 1000, &fmt, &pool, &stop, seg).unwrap();
+        for k in 0..part.len() {
+            let g = part.batch_index(k);
+            assert_eq!(g % 3, i);
+            assert_eq!(&part.value(k)[..], &whole.value(g as usize)[..], "token {g}");
+            assert!(union.insert(g, ()).is_none(), "token {g} in two segments");
+        }
+        // A stream of the segment hands out the same tokens, in the same order.
+        let stream = Stream::start(
+            Fill::Mint {
+                minter: m.clone(),
+                clock: Arc::new(|| NOW),
+                pool: rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap(),
+                rotation: None,
+            },
+            fmt.clone(),
+            StreamSettings {
+                segment: seg,
+                ..settings(None)
+            },
+        )
+        .unwrap();
+        for (k, (token, _)) in take_all(&stream, 1000).iter().enumerate() {
+            assert_eq!(
+                token.as_bytes(),
+                &part.value(k)[..],
+                "segment {i} stream token {k}"
+            );
+        }
+    }
+    assert_eq!(union.len(), 3000);
 }

@@ -18,7 +18,14 @@ use crate::text::{colour, stderr_is_tty, stdout_is_tty};
 pub fn run(args: RunArgs) -> Result<i32, Failure> {
     // Before anything slow: a Ctrl-C while minting must still end cleanly.
     let interrupt = crate::interrupt::install();
-    let p = prepare(args.scenario.as_deref(), &args.overrides, &args.source)?;
+    let p = prepare(args.scenario.as_deref(), &args.overrides, &args.source)?.with_fleet(&args.fleet)?;
+    if p.is_segment() && !args.baseline.is_empty() {
+        return Err(anyhow!(
+            "--baseline with --segment: a segment is a share of the run; compare the merged results \
+             (`jwtstorm merge`, then `jwtstorm compare BASELINE MERGED`)"
+        ))
+        .or_bad_input();
+    }
     if args.print_scenario {
         print!(
             "{}",
@@ -105,15 +112,34 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
             load.describe()
         );
     }
-    let (finished, tokens_available) = session.replay(&load, interrupt, show_live, true)?;
+    if let Some(at) = session.p.run.start_at
+        && !args.quiet
+    {
+        let when = humantime::format_rfc3339_millis(at);
+        match at.duration_since(SystemTime::now()) {
+            Ok(ahead) => eprintln!(
+                "waiting for the common start at {when} (in {})",
+                crate::text::format_duration(ahead)
+            ),
+            Err(e) => eprintln!(
+                "joining the run that started at {when}, {} late: its requests due until now are counted as not sent",
+                crate::text::format_duration(e.duration())
+            ),
+        }
+    }
+    // A segment's share is not the run: its thresholds are judged on the merged results.
+    let segment = session.p.is_segment();
+    let (finished, tokens_available) = session.replay(&load, interrupt, show_live, !segment)?;
     let mut results = session.results(&load, &finished, tokens_available);
     session.stop();
     let p = &session.p;
-    results.thresholds = p.run.thresholds.iter().map(|t| t.evaluate(&results)).collect();
-    if p.run.require_accepts
-        && let Some(v) = crate::gate::thresholds::accept_path_unexercised(&results)
-    {
-        results.thresholds.push(v);
+    if !segment {
+        results.thresholds = p.run.thresholds.iter().map(|t| t.evaluate(&results)).collect();
+        if p.run.require_accepts
+            && let Some(v) = crate::gate::thresholds::accept_path_unexercised(&results)
+        {
+            results.thresholds.push(v);
+        }
     }
     let mut file = output.file;
     serde_json::to_writer_pretty(file.writer(), &results)

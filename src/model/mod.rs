@@ -11,7 +11,7 @@ pub mod request;
 pub mod status;
 
 pub use format::Format;
-pub use load::{Model, Order, Stage};
+pub use load::{Model, Order, Segment, Stage};
 pub use metric::{Metric, Unit};
 pub use outcome::{ErrorKind, Judgement, Outcome, PerJudgement, PerOutcome};
 pub use reason::ReasonMap;

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 use super::pacer::{Pacer, Staged};
 use super::tokens::{NO_KEY, Tokens};
 use super::transport::{Target, Transport};
-use crate::model::{ErrorKind, Judgement, Outcome, StatusSet};
+use crate::model::{ErrorKind, Judgement, Outcome, Segment, StatusSet};
 use crate::stats::recorder::{Exchange, Recorder};
 use crate::stats::timeline::{Point, Second, Seconds};
 use crate::token::classes::TokenClass;
@@ -54,6 +54,12 @@ pub struct Plan {
     /// The identity provider's key schedule: its clock starts with the run; a rotating one
     /// decides at send time whether a token's key is retired.
     pub rotation: Option<Arc<crate::token::rotation::Schedule>>,
+    /// This process's share of a run spread over several: request `i` here is global request
+    /// `segment.global(i)`, due at the whole schedule's time for it.
+    pub segment: Segment,
+    /// The common wall-clock start of every segment; a process that comes up after it joins at
+    /// once, and the requests due before it joined are counted as not sent.
+    pub start_at: Option<SystemTime>,
 }
 
 /// What the aggregator shows each second.
@@ -95,6 +101,11 @@ pub struct Finished {
     pub distinct: u64,
     /// What the streaming token source did, when there was one.
     pub stream: Option<super::stream::StreamStats>,
+    /// How long after the common start (`start_at`) this process began sending.
+    pub joined_late: Duration,
+    /// Requests (this segment's, open model) due before it joined: never sent, counted among
+    /// the not sent.
+    pub missed: u64,
 }
 
 struct Shared {
@@ -132,11 +143,20 @@ pub fn execute<T: Transport + Send + Sync>(
     let plan = Arc::new(plan);
     let transport = Arc::new(transport);
     // The run starts a moment from now, once every client thread has its runtime, so the first
-    // requests are not late by the cost of starting threads.
-    let started = SystemTime::now() + STARTUP;
+    // requests are not late by the cost of starting threads; or at the common start.
+    let (started, start, joined_late) = start_of(plan.start_at, SystemTime::now(), Instant::now());
+    // Requests due before this process joined a common start already under way: never sent.
+    let missed = match &plan.pacer {
+        Some(p) if !joined_late.is_zero() => {
+            let due = p.due_before(joined_late.min(plan.duration));
+            plan.segment
+                .share_below(plan.requests.map_or(due, |r| due.min(r)))
+        }
+        _ => 0,
+    };
     let shared = Arc::new(Shared {
-        next: AtomicU64::new(0),
-        start: Instant::now() + STARTUP,
+        next: AtomicU64::new(missed),
+        start,
         start_unix: started
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64()),
@@ -253,7 +273,8 @@ pub fn execute<T: Transport + Send + Sync>(
     let (scheduled_all, warmup_scheduled) = match &plan.pacer {
         Some(p) => {
             let end = stop.unwrap_or(plan.duration).min(plan.duration);
-            let cap = |n: u64| plan.requests.map_or(n, |r| n.min(r));
+            // The whole schedule's count, then this segment's share of it.
+            let cap = |n: u64| plan.segment.share_below(plan.requests.map_or(n, |r| n.min(r)));
             // A request may leave up to TIMER_SLACK before its time, so one due just after a
             // stop can have left just before it: it was scheduled, since it was sent.
             let all = cap(p.due_before(end)).max(merged.main.sent + merged.warmup.sent);
@@ -296,6 +317,27 @@ pub fn execute<T: Transport + Send + Sync>(
         threads,
         connections_opened: shared.connections.load(Ordering::Relaxed),
         worker_failure: (!failures.is_empty()).then(|| failures.join("; ")),
+        joined_late,
+        missed,
+    }
+}
+
+/// The run's start: (wall-clock, monotonic, how late this process joins it). Without a common
+/// start, [`STARTUP`] from now; with one ahead, that moment; with one already past (or nearer
+/// than STARTUP), the past moment, joined STARTUP from now.
+fn start_of(at: Option<SystemTime>, now: SystemTime, mono: Instant) -> (SystemTime, Instant, Duration) {
+    let own = (now + STARTUP, mono + STARTUP, Duration::ZERO);
+    let Some(at) = at else { return own };
+    match at.duration_since(now) {
+        Ok(ahead) if ahead >= STARTUP => (at, mono + ahead, Duration::ZERO),
+        _ => {
+            let behind = now.duration_since(at).unwrap_or(Duration::ZERO);
+            match mono.checked_sub(behind) {
+                Some(start) => (at, start, behind + STARTUP),
+                // A monotonic clock younger than the delay: start now, as without a common start.
+                None => own,
+            }
+        }
     }
 }
 
@@ -412,7 +454,9 @@ async fn connection<T: Transport + Send + Sync>(
             }
         }
         let i = shared.next.fetch_add(1, Ordering::Relaxed);
-        if plan.requests.is_some_and(|n| i >= n) {
+        // This segment's i-th request is the whole run's request g.
+        let g = plan.segment.global(i);
+        if plan.requests.is_some_and(|n| g >= n) {
             break;
         }
         // The token first (a stream may make the request wait for one), then its time.
@@ -426,7 +470,7 @@ async fn connection<T: Transport + Send + Sync>(
         // back-pressure.
         let mut waited = !token_wait.is_zero();
         let intended = match &plan.pacer {
-            Some(p) => match p.due(i) {
+            Some(p) => match p.due(g) {
                 Some(due) => {
                     let at = start + due;
                     // The timer wheel fires on whole milliseconds after the deadline; aiming

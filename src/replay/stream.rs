@@ -68,6 +68,9 @@ pub struct StreamSettings {
     /// How long the lead lasts at the scheduled rate (a rotation holds minting back this close
     /// to a change of signing key).
     pub lead_time: Duration,
+    /// Whose share of the token indices this stream makes: position `p` is token
+    /// `segment.global(p)` (modulo the count), so no two segments send the same token.
+    pub segment: crate::model::Segment,
 }
 
 /// The lead for a peak scheduled rate and tokens of about `token_bytes`: [`LEAD_TIME`] of
@@ -280,13 +283,19 @@ impl Stream {
     /// Whether the stream went past its count (or a batch past its end) and started over.
     pub fn wrapped(&self) -> bool {
         let taken = self.inner.taken.load(Ordering::Relaxed);
-        self.inner.reopened.load(Ordering::Relaxed) || self.inner.settings.count.is_some_and(|c| taken > c)
+        self.inner.reopened.load(Ordering::Relaxed) || self.own_count().is_some_and(|c| taken > c)
     }
 
     /// Distinct token indices handed out so far.
     pub fn distinct(&self) -> u64 {
         let taken = self.inner.taken.load(Ordering::Relaxed);
-        self.inner.settings.count.map_or(taken, |c| taken.min(c))
+        self.own_count().map_or(taken, |c| taken.min(c))
+    }
+
+    /// This segment's share of the count.
+    fn own_count(&self) -> Option<u64> {
+        let s = &self.inner.settings;
+        s.count.map(|c| s.segment.share_below(c))
     }
 
     /// Counts so far.
@@ -404,9 +413,11 @@ impl Producer {
         r.next_mint_change(t).is_some_and(|e| e - t < lead_time)
     }
 
-    /// The token index of stream position `p` (before a shuffle within its chunk).
-    fn index(p: u64, count: Option<u64>) -> u64 {
-        count.map_or(p, |c| p % c)
+    /// The token index of stream position `p` (before a shuffle within its chunk): the
+    /// segment's `p`-th index, wrapping at the count.
+    fn index(p: u64, s: &StreamSettings) -> u64 {
+        let g = s.segment.global(p);
+        s.count.map_or(g, |c| g % c.max(1))
     }
 
     fn make(
@@ -418,7 +429,7 @@ impl Producer {
     ) -> Result<Vec<Chunk>, String> {
         let firsts: Vec<u64> = (0..chunks).map(|k| self.next + k * chunk).collect();
         let slots = |first: u64| -> Vec<u64> {
-            let mut v: Vec<u64> = (first..first + chunk).map(|p| Self::index(p, s.count)).collect();
+            let mut v: Vec<u64> = (first..first + chunk).map(|p| Self::index(p, s)).collect();
             if s.shuffle {
                 shuffle(&mut v, s.seed, first / chunk);
             }
@@ -511,13 +522,24 @@ impl Producer {
                         };
                         match next {
                             Some(Ok(e)) => {
-                                entries.push((*line, e));
+                                // Another segment's line is read (and checked) but not kept.
+                                if *line % s.segment.count == s.segment.index {
+                                    entries.push((*line, e));
+                                }
                                 *line += 1;
                             }
                             Some(Err(e)) => return Err(e.to_string()),
                             None => {
-                                if *line == 0 {
-                                    return Err(format!("'{}': the batch holds no tokens", path.display()));
+                                if *line <= s.segment.index {
+                                    return Err(if s.segment.is_whole() {
+                                        format!("'{}': the batch holds no tokens", path.display())
+                                    } else {
+                                        format!(
+                                            "'{}': the batch holds no token for segment {}",
+                                            path.display(),
+                                            s.segment
+                                        )
+                                    });
                                 }
                                 // Start over from the first token, as a batch in memory wraps.
                                 self.reader = Some((BatchReader::open(path).map_err(|e| e.to_string())?, 0));

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bytes::{Bytes, BytesMut};
 use rayon::prelude::*;
 
-use crate::model::Placement;
+use crate::model::{Placement, Segment};
 use crate::token::batch::{BatchError, BatchReader};
 use crate::token::classes::{Expect, TokenClass};
 use crate::token::mint::Minter;
@@ -78,14 +78,17 @@ pub struct TokenStore {
     ends: Vec<u64>,
     classes: Vec<TokenClass>,
     expects: Vec<Expect>,
+    /// Whose share of the batch this is: token `i` here is the batch's token
+    /// `segment.global(i)`.
+    segment: Segment,
 }
 
 impl TokenStore {
     /// About how many bytes of memory [`TokenStore::mint`] would take for the minter's batch,
     /// from the first few tokens: each token's formatted value plus its offset, class and
     /// expectation.
-    pub fn estimate_minted(minter: &Minter, fmt: &Formatter) -> u64 {
-        let count = minter.config().count;
+    pub fn estimate_minted(minter: &Minter, fmt: &Formatter, segment: Segment) -> u64 {
+        let count = segment.share_below(minter.config().count);
         let sample = count.min(64);
         let (mut token, mut scratch, mut data) = (Vec::new(), Vec::new(), BytesMut::new());
         for i in 0..sample {
@@ -103,23 +106,34 @@ impl TokenStore {
         std::fs::metadata(path).map_or(0, |m| m.len())
     }
 
-    /// Mints `minter`'s whole batch in parallel; `None` when `stop` was set before it finished.
+    /// Mints `segment`'s share of `minter`'s batch in parallel (the whole batch for
+    /// [`Segment::WHOLE`]); `None` when `stop` was set before it finished.
     pub fn mint(
         minter: &Minter,
         fmt: &Formatter,
         pool: &rayon::ThreadPool,
         stop: &std::sync::atomic::AtomicBool,
+        segment: Segment,
     ) -> Option<TokenStore> {
-        Self::mint_first(minter, minter.config().count, fmt, pool, stop)
+        Self::mint_first(
+            minter,
+            segment.share_below(minter.config().count),
+            fmt,
+            pool,
+            stop,
+            segment,
+        )
     }
 
-    /// Mints the minter's first `count` tokens in parallel.
+    /// Mints the first `count` tokens of `segment`'s share in parallel: the batch's tokens
+    /// `segment.global(0..count)`, each the same token a single process mints at that index.
     pub fn mint_first(
         minter: &Minter,
         count: u64,
         fmt: &Formatter,
         pool: &rayon::ThreadPool,
         stop: &std::sync::atomic::AtomicBool,
+        segment: Segment,
     ) -> Option<TokenStore> {
         const BLOCK: u64 = 4096;
         let blocks: Vec<Block> = pool.install(|| {
@@ -140,7 +154,7 @@ impl TokenStore {
                     let (mut token, mut scratch) = (Vec::with_capacity(512), Vec::with_capacity(512));
                     for i in start..end {
                         token.clear();
-                        let (class, expect) = minter.mint_into(i, &mut token, &mut scratch);
+                        let (class, expect) = minter.mint_into(segment.global(i), &mut token, &mut scratch);
                         fmt.push(&token, &mut data);
                         ends.push(data.len() as u64);
                         classes.push(class);
@@ -153,22 +167,29 @@ impl TokenStore {
         if stop.load(Ordering::Relaxed) {
             return None;
         }
-        Some(Self::join(blocks))
+        Some(Self::join(blocks, segment))
     }
 
-    /// Loads a batch file, checking every line.
-    pub fn load(path: &std::path::Path, fmt: &Formatter) -> Result<TokenStore, BatchError> {
-        Self::load_first(path, fmt, u64::MAX)
+    /// Loads `segment`'s share of a batch file (its lines `segment.global(0..)`), checking
+    /// every line.
+    pub fn load(path: &std::path::Path, fmt: &Formatter, segment: Segment) -> Result<TokenStore, BatchError> {
+        Self::load_first(path, fmt, u64::MAX, segment)
     }
 
-    /// Loads the first `count` tokens of a batch file and checks every line of it (the rest is
-    /// read without being kept, so a batch streamed during a run is known to be sound).
-    pub fn load_first(path: &std::path::Path, fmt: &Formatter, count: u64) -> Result<TokenStore, BatchError> {
+    /// Loads the first `count` tokens of `segment`'s share of a batch file and checks every
+    /// line of it (the rest is read without being kept, so a batch streamed during a run is
+    /// known to be sound).
+    pub fn load_first(
+        path: &std::path::Path,
+        fmt: &Formatter,
+        count: u64,
+        segment: Segment,
+    ) -> Result<TokenStore, BatchError> {
         let mut data = BytesMut::new();
         let (mut ends, mut classes, mut expects) = (Vec::new(), Vec::new(), Vec::new());
-        for entry in BatchReader::open(path)? {
+        for (line, entry) in BatchReader::open(path)?.enumerate() {
             let e = entry?;
-            if classes.len() as u64 >= count {
+            if classes.len() as u64 >= count || line as u64 % segment.count != segment.index {
                 continue;
             }
             fmt.push(e.token.as_bytes(), &mut data);
@@ -180,7 +201,11 @@ impl TokenStore {
             return Err(BatchError::Line {
                 path: path.display().to_string(),
                 line: 1,
-                message: "the batch holds no tokens".into(),
+                message: if segment.is_whole() {
+                    "the batch holds no tokens".into()
+                } else {
+                    format!("the batch holds no token for segment {segment}")
+                },
             });
         }
         Ok(TokenStore {
@@ -188,10 +213,11 @@ impl TokenStore {
             ends,
             classes,
             expects,
+            segment,
         })
     }
 
-    fn join(blocks: Vec<Block>) -> TokenStore {
+    fn join(blocks: Vec<Block>, segment: Segment) -> TokenStore {
         let total: usize = blocks.iter().map(|b| b.0.len()).sum();
         let n: usize = blocks.iter().map(|b| b.1.len()).sum();
         let mut data = BytesMut::with_capacity(total);
@@ -212,6 +238,7 @@ impl TokenStore {
             ends,
             classes,
             expects,
+            segment,
         }
     }
 
@@ -261,6 +288,11 @@ impl TokenStore {
     pub fn label(&self, i: usize) -> (TokenClass, Expect) {
         (self.classes[i], self.expects[i])
     }
+
+    /// Token `i`'s index in the whole batch (its line in a batch file).
+    pub fn batch_index(&self, i: usize) -> u64 {
+        self.segment.global(i as u64)
+    }
 }
 
 /// The token a request sends, with its label.
@@ -304,7 +336,7 @@ impl Tokens {
                         value: store.value(ti),
                         class,
                         expect,
-                        index: ti as u64,
+                        index: store.batch_index(ti),
                         reused,
                         key: NO_KEY,
                     },

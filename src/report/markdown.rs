@@ -83,7 +83,7 @@ pub fn meta_rows(r: &Results) -> Vec<(&'static str, String)> {
     } else {
         ""
     };
-    vec![
+    let mut rows = vec![
         ("started", m.started.clone()),
         ("ended", m.ended.clone()),
         ("target", format!("{}{embedded}", m.target_url)),
@@ -96,7 +96,11 @@ pub fn meta_rows(r: &Results) -> Vec<(&'static str, String)> {
             ),
         ),
         ("tool", format!("jwtstorm {}", m.tool_version)),
-    ]
+    ];
+    if let Some(f) = super::summary::fleet_line(r) {
+        rows.insert(0, ("fleet", f));
+    }
+    rows
 }
 
 /// Renders summary.md.

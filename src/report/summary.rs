@@ -20,6 +20,53 @@ fn row(p: &Percentiles) -> String {
     )
 }
 
+/// What share of a run spread over several processes `r` is: one segment, or the merge of
+/// them (partial when segments were missing).
+pub fn fleet_line(r: &Results) -> Option<String> {
+    let f = r.fleet.as_ref()?;
+    let run = &f.scenario_hash[..f.scenario_hash.len().min(12)];
+    let start = f
+        .start_at
+        .as_deref()
+        .map_or(String::new(), |s| format!(", common start {s}"));
+    Some(match f.segment {
+        Some(i) => {
+            let mut line = format!(
+                "segment {i} of {} (run {run}{start}); thresholds are judged on the merged results (jwtstorm merge)",
+                f.segments
+            );
+            if f.joined_late_ms > 0.0 {
+                let _ = write!(
+                    line,
+                    "; joined {:.1} s late, {} request(s) missed (not sent)",
+                    f.joined_late_ms / 1000.0,
+                    thousands(f.missed)
+                );
+            }
+            line
+        }
+        None if f.partial => format!(
+            "PARTIAL merge of {} of {} segments (run {run}{start}): segments {} are missing, so the totals cover only \
+             the segments merged",
+            f.merged.len(),
+            f.segments,
+            crate::stats::merge::ranges(&f.missing)
+        ),
+        None => format!(
+            "merge of all {} segments (run {run}{start}){}",
+            f.segments,
+            if f.missed > 0 {
+                format!(
+                    "; {} request(s) missed by segments that joined late (not sent)",
+                    thousands(f.missed)
+                )
+            } else {
+                String::new()
+            }
+        ),
+    })
+}
+
 /// Renders the summary of `r`; `colour` marks false accepts and rejects in red.
 pub fn render(r: &Results, colour: bool) -> String {
     let red = |s: String, bad: bool| {
@@ -44,6 +91,10 @@ pub fn render(r: &Results, colour: bool) -> String {
     );
     if let Some(why) = &m.aborted {
         let _ = writeln!(o, "  {}", red(format!("ABORTED: {why}"), true));
+    }
+    if let Some(f) = fleet_line(r) {
+        let partial = r.fleet.as_ref().is_some_and(|f| f.partial);
+        let _ = writeln!(o, "  fleet       {}", red(f, partial));
     }
     let _ = writeln!(
         o,

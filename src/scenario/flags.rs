@@ -33,6 +33,25 @@ fn flag(message: impl Into<String>) -> FlagError {
 
 /// Settings from a read scenario, with the key, policy and token flags laid over them.
 pub fn settings_of(loaded: &Loaded, src: &crate::cli::SourceArgs) -> Result<Settings, FlagError> {
+    // A key flag replaces the scenario's key source, which then need not exist here (a pod
+    // mounts the keys elsewhere than the scenario names).
+    let replaced;
+    let loaded = if has_key_source(&src.keys) {
+        let mut l = loaded.clone();
+        let k = &mut l.scenario.keys;
+        k.generate = None;
+        k.secret_file = None;
+        k.secret_env = None;
+        k.private_key_file = None;
+        k.private_key_env = None;
+        k.public_key_file = None;
+        k.jwks_file = None;
+        k.dir = None;
+        replaced = l;
+        &replaced
+    } else {
+        loaded
+    };
     let mut s = Settings::from_scenario(loaded)?;
     apply_key_args(&mut s, &src.keys)?;
     apply_policy_args(&mut s, &src.policy)?;
@@ -49,6 +68,18 @@ pub fn settings(scenario: Option<&Path>, keys: &KeyArgs, policy: &PolicyArgs) ->
     apply_key_args(&mut s, keys)?;
     apply_policy_args(&mut s, policy)?;
     Ok(s)
+}
+
+/// Whether the flags name a key source.
+fn has_key_source(k: &KeyArgs) -> bool {
+    k.generate_keys
+        || k.secret_file.is_some()
+        || k.secret_env.is_some()
+        || k.private_key_file.is_some()
+        || k.private_key_env.is_some()
+        || k.public_key_file.is_some()
+        || k.jwks_file.is_some()
+        || k.keys_dir.is_some()
 }
 
 fn apply_key_args(s: &mut Settings, k: &KeyArgs) -> Result<(), FlagError> {
@@ -408,4 +439,145 @@ pub fn apply_overrides(run: &mut RunSettings, o: &LoadOverrides) -> Result<(), F
         t.reason_header = Some(h.to_ascii_lowercase());
     }
     Ok(())
+}
+
+/// The longest `--start-at` may lie ahead: a run is bounded in time, its wait included.
+pub const MAX_START_WAIT: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Lays the fleet flags over the run: the segment (`--segment I/N`, `JWTSTORM_SEGMENT`, or
+/// `--segments N` with the index from `job_index`, a Kubernetes Indexed Job's
+/// `JOB_COMPLETION_INDEX`) and the common start (`--start-at`), read against `now`.
+pub fn apply_fleet(
+    run: &mut RunSettings,
+    f: &crate::cli::FleetArgs,
+    job_index: Option<&str>,
+    now: std::time::SystemTime,
+) -> Result<(), FlagError> {
+    use crate::model::Segment;
+    let segment = match (f.segment, f.segments) {
+        (Some(s), _) => s,
+        (None, Some(n)) => {
+            let Some(text) = job_index else {
+                return Err(flag(
+                    "--segments: the segment's index comes from JOB_COMPLETION_INDEX (set in the pods of a \
+                     Kubernetes Indexed Job), which is not set; give --segment I/N instead",
+                ));
+            };
+            let index: u64 = text
+                .trim()
+                .parse()
+                .map_err(|_| flag(format!("JOB_COMPLETION_INDEX: '{text}' is not a whole number")))?;
+            Segment::new(index, n).map_err(|e| flag(format!("--segments with JOB_COMPLETION_INDEX: {e}")))?
+        }
+        (None, None) => Segment::WHOLE,
+    };
+    if !segment.is_whole() {
+        if run.target.embedded {
+            return Err(flag(format!(
+                "--segment {segment}: the segments of a run share one target, but each would start its own embedded \
+                 verifier; give the target with --url (or target.url), such as a `jwtstorm serve` started once"
+            )));
+        }
+        if run.idp.is_some() {
+            return Err(flag(format!(
+                "--segment {segment}: [idp] cannot be split over segments (each would serve its own key set, \
+                 and a target follows one issuer); run the identity provider test from one process"
+            )));
+        }
+        if run.load.concurrency < segment.count as usize {
+            return Err(flag(format!(
+                "--segment {segment}: load.concurrency {} gives some segments no connection; it must be at \
+                 least the number of segments ({})",
+                run.load.concurrency, segment.count
+            )));
+        }
+    }
+    run.segment = segment;
+    if let Some(text) = &f.start_at {
+        let at = start_time(text, now).map_err(|e| flag(format!("--start-at: {e}")))?;
+        if at.duration_since(now).is_ok_and(|d| d > MAX_START_WAIT) {
+            return Err(flag(format!(
+                "--start-at: '{text}' is more than {} from now",
+                crate::text::format_duration(MAX_START_WAIT)
+            )));
+        }
+        run.start_at = Some(at);
+    }
+    Ok(())
+}
+
+/// `+30s` (from `now`), or an RFC 3339 time: `2026-12-02T10:00:00Z`, with fractions of a second
+/// and a `+01:00` offset allowed.
+pub fn start_time(text: &str, now: std::time::SystemTime) -> Result<std::time::SystemTime, String> {
+    let t = text.trim();
+    if let Some(rel) = t.strip_prefix('+') {
+        return Ok(now + crate::units::parse_duration(rel)?);
+    }
+    let bad = || format!("'{t}': expected an RFC 3339 time such as 2026-12-02T10:00:00Z, or +30s from now");
+    // The offset: `Z`, or `+HH:MM` / `-HH:MM` after the time of day.
+    let (base, offset_s) = if let Some(b) = t.strip_suffix(['Z', 'z']) {
+        (b.to_string(), 0i64)
+    } else {
+        let at = t.rfind(['+', '-']).filter(|&i| i > 10).ok_or_else(bad)?;
+        let (b, off) = t.split_at(at);
+        let sign = if off.starts_with('-') { -1 } else { 1 };
+        let (h, m) = off[1..].split_once(':').ok_or_else(bad)?;
+        let (h, m): (i64, i64) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+        if h > 23 || m > 59 {
+            return Err(bad());
+        }
+        (b.to_string(), sign * (h * 3600 + m * 60))
+    };
+    let utc = humantime::parse_rfc3339(&format!("{base}Z")).map_err(|_| bad())?;
+    let shifted = if offset_s >= 0 {
+        utc.checked_sub(std::time::Duration::from_secs(offset_s as u64))
+    } else {
+        utc.checked_add(std::time::Duration::from_secs((-offset_s) as u64))
+    };
+    shifted.ok_or_else(bad)
+}
+
+#[cfg(test)]
+mod fleet_tests {
+    use super::*;
+    use std::time::{Duration, SystemTime};
+
+    #[test]
+    fn start_times_are_read_with_their_offset() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        assert_eq!(start_time("+30s", now).unwrap(), now + Duration::from_secs(30));
+        let z = start_time("2026-12-02T10:00:00Z", now).unwrap();
+        assert_eq!(start_time("2026-12-02T11:30:00+01:30", now).unwrap(), z);
+        assert_eq!(start_time("2026-12-02T08:00:00-02:00", now).unwrap(), z);
+        assert_eq!(
+            start_time("2026-12-02T10:00:00.250Z", now).unwrap(),
+            z + Duration::from_millis(250)
+        );
+        assert!(start_time("tomorrow", now).unwrap_err().contains("RFC 3339"));
+        assert!(start_time("2026-12-02T10:00:00", now).is_err());
+    }
+
+    #[test]
+    fn the_segment_comes_from_the_flag_or_the_job_index() {
+        let now = SystemTime::now();
+        let mut run = RunSettings::default();
+        run.target.embedded = false;
+        run.load.concurrency = 8;
+        let f = crate::cli::FleetArgs {
+            segments: Some(4),
+            ..Default::default()
+        };
+        apply_fleet(&mut run, &f, Some("3"), now).unwrap();
+        assert_eq!(run.segment.to_string(), "3/4");
+        assert!(apply_fleet(&mut run, &f, None, now).is_err());
+        assert!(apply_fleet(&mut run, &f, Some("4"), now).is_err());
+        run.load.concurrency = 2;
+        let e = apply_fleet(&mut run, &f, Some("1"), now).unwrap_err();
+        assert!(e.to_string().contains("at least the number of segments"), "{e}");
+        let far = crate::cli::FleetArgs {
+            start_at: Some("+2h".into()),
+            ..Default::default()
+        };
+        assert!(apply_fleet(&mut run, &far, None, now).is_err());
+    }
 }

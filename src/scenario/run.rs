@@ -38,6 +38,12 @@ pub struct RunSettings {
     pub idp: Option<super::idp::IdpSettings>,
     /// How the embedded verifier caches the identity provider's JWKS.
     pub jwks_cache: super::idp::JwksCache,
+    /// This process's share of a run spread over several (`--segment`).
+    #[serde(skip)]
+    pub segment: crate::model::Segment,
+    /// The common wall-clock start of every segment (`--start-at`).
+    #[serde(skip)]
+    pub start_at: Option<std::time::SystemTime>,
 }
 
 impl Default for RunSettings {
@@ -55,6 +61,8 @@ impl Default for RunSettings {
             require_accepts: true,
             idp: None,
             jwks_cache: super::idp::JwksCache::default(),
+            segment: crate::model::Segment::WHOLE,
+            start_at: None,
         }
     }
 }

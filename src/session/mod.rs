@@ -5,6 +5,7 @@
 
 mod error;
 pub mod idp;
+pub mod merge;
 pub mod preflight;
 mod results;
 pub mod target;
@@ -223,7 +224,7 @@ impl Prepared {
                     &format!("the batch '{}'", path.display()),
                 )?;
                 let fmt = Formatter::new(self.run.target.token.clone(), &target::request_path(&self.run));
-                let store = TokenStore::load(path, &fmt)?;
+                let store = TokenStore::load(path, &fmt, self.run.segment)?;
                 let now = SystemTime::now()
                     .duration_since(SystemTime::UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs() as i64);
@@ -301,6 +302,29 @@ impl Prepared {
             source,
         })?;
         Ok(Output { dir, results, file })
+    }
+}
+
+impl Prepared {
+    /// Lays the fleet flags (`--segment`, `--segments` with `JOB_COMPLETION_INDEX`,
+    /// `--start-at`) over the prepared run.
+    pub fn with_fleet(mut self, f: &crate::cli::FleetArgs) -> Result<Prepared, SessionError> {
+        let job_index = std::env::var("JOB_COMPLETION_INDEX").ok();
+        crate::scenario::flags::apply_fleet(&mut self.run, f, job_index.as_deref(), SystemTime::now())?;
+        let seg = self.run.segment;
+        let count = self.settings.tokens.count;
+        if self.run.batch.is_none() && !self.settings.tokens.stream && seg.share_below(count) == 0 {
+            return Err(SessionError::Invalid(format!(
+                "--segment {seg}: tokens.count {count} leaves this segment no token of its own; mint at least one \
+                 token per segment"
+            )));
+        }
+        Ok(self)
+    }
+
+    /// Whether this process runs one segment of several.
+    pub fn is_segment(&self) -> bool {
+        !self.run.segment.is_whole()
     }
 }
 
@@ -410,7 +434,7 @@ fn minter(
     config.idp = idp.cloned();
     let minter = Minter::new(config).map_err(|e| SessionError::Invalid(e.to_string()))?;
     check_memory(
-        TokenStore::estimate_minted(&minter, fmt),
+        TokenStore::estimate_minted(&minter, fmt, p.run.segment),
         &format!("a batch of {} tokens", minter.config().count),
     )?;
     Ok(minter)
@@ -440,7 +464,7 @@ fn tokens(
         return Ok(match &p.run.batch {
             // Every line is checked now; only the first few are kept.
             Some(path) => (
-                TokenStore::load_first(path, &fmt, STREAM_HEAD)?,
+                TokenStore::load_first(path, &fmt, STREAM_HEAD, p.run.segment)?,
                 Some(StreamFrom::Batch(path.clone())),
                 alg,
                 keys,
@@ -452,8 +476,13 @@ fn tokens(
                     .map_err(SessionError::Invalid)?;
                 config.idp = idp.cloned();
                 let minter = Minter::new(config).map_err(|e| SessionError::Invalid(e.to_string()))?;
-                let head = p.settings.stream_count().unwrap_or(STREAM_HEAD).min(STREAM_HEAD);
-                let store = TokenStore::mint_first(&minter, head, &fmt, &mint_pool()?, stop)
+                let seg = p.run.segment;
+                let head = p
+                    .settings
+                    .stream_count()
+                    .map_or(STREAM_HEAD, |c| seg.share_below(c))
+                    .min(STREAM_HEAD);
+                let store = TokenStore::mint_first(&minter, head, &fmt, &mint_pool()?, stop, seg)
                     .ok_or(SessionError::Interrupted)?;
                 (store, Some(StreamFrom::Mint(Arc::new(minter))), alg, keys)
             }
@@ -465,11 +494,12 @@ fn tokens(
                 TokenStore::estimate_loaded(path),
                 &format!("the batch '{}'", path.display()),
             )?;
-            TokenStore::load(path, &fmt)?
+            TokenStore::load(path, &fmt, p.run.segment)?
         }
         None => {
             let minter = minter(p, alg, keys.clone(), &fmt, idp)?;
-            TokenStore::mint(&minter, &fmt, &mint_pool()?, stop).ok_or(SessionError::Interrupted)?
+            TokenStore::mint(&minter, &fmt, &mint_pool()?, stop, p.run.segment)
+                .ok_or(SessionError::Interrupted)?
         }
     };
     Ok((store, None, alg, keys))
@@ -588,7 +618,8 @@ impl Session {
                 store: self.store.clone(),
                 selector: Selector::new(
                     self.store.len(),
-                    l.pool,
+                    // The pool is the batch's first tokens: this segment's share of them.
+                    l.pool.map(|n| p.run.segment.share_below(n).max(1)),
                     l.order == Order::Shuffle,
                     l.reuse,
                     l.seed,
@@ -602,7 +633,8 @@ impl Session {
             pacer: pacer.clone(),
             accept: p.run.target.accept.clone(),
             reject: p.run.target.reject.clone(),
-            concurrency: l.concurrency,
+            // This segment's share of the connections (all of them for a single process).
+            concurrency: p.run.segment.share_of(l.concurrency).max(1),
             threads: self.client_threads,
             duration,
             requests: l.requests,
@@ -620,6 +652,8 @@ impl Session {
                 },
             ),
             rotation: self.idp.as_ref().map(|i| i.schedule.clone()),
+            segment: p.run.segment,
+            start_at: p.run.start_at,
         };
         // Each replay reports its own fetches; the first keeps the preflight's.
         if let Some(i) = &self.idp
@@ -731,6 +765,7 @@ impl Session {
                 reuse: l.reuse,
                 seed: l.seed,
                 lead_time: Duration::from_secs(self.p.settings.tokens.ttl / 10).min(stream::LEAD_TIME),
+                segment: self.p.run.segment,
             },
         )
         .map_err(SessionError::Invalid)

@@ -291,6 +291,9 @@ pub(super) fn results_of(
     let wt = results::totals(&rec.warmup, f.warmup_scheduled, warmup.as_secs_f64());
     let (classes, latency, mut histograms) = results::classes(rec);
     let open = load.model == Model::Open;
+    if open && !rec.lag.is_empty() {
+        histograms.insert(results::LAG_HISTOGRAM.into(), results::encode_histogram(&rec.lag));
+    }
     if open && !rec.wake.is_empty() {
         histograms.insert(
             results::WAKE_HISTOGRAM.into(),
@@ -299,6 +302,30 @@ pub(super) fn results_of(
     }
     let (status_codes, transport_errors) = results::codes(&rec.main);
     let ended = f.started + f.elapsed;
+    let scenario = scenario_as_run(p, load, keys, alg, url);
+    let seg = p.run.segment;
+    let fleet = (!seg.is_whole()).then(|| results::Fleet {
+        segments: seg.count,
+        segment: Some(seg.index),
+        scenario_hash: results::scenario_hash(&scenario),
+        start_at: p
+            .run
+            .start_at
+            .map(|t| humantime::format_rfc3339_millis(t).to_string()),
+        joined_late_ms: f.joined_late.as_secs_f64() * 1000.0,
+        missed: f.missed,
+        thresholds: p
+            .run
+            .thresholds
+            .iter()
+            .map(|t| results::ThresholdSpec {
+                name: t.name.clone(),
+                condition: t.condition.clone(),
+            })
+            .collect(),
+        require_accepts: p.run.require_accepts,
+        ..results::Fleet::default()
+    });
     Results {
         schema_version: results::SCHEMA_VERSION,
         meta: Meta {
@@ -319,7 +346,7 @@ pub(super) fn results_of(
             tokens,
             batch_wrapped: f.wrapped,
         },
-        scenario: scenario_as_run(p, load, keys, alg, url),
+        scenario,
         totals,
         latency_us: latency,
         schedule: open.then(|| Schedule {
@@ -352,5 +379,6 @@ pub(super) fn results_of(
             longest_wait_us: rec.mint_wait_max.as_micros() as u64,
         }),
         idp,
+        fleet,
     }
 }

@@ -86,7 +86,7 @@ pub struct Results {
     pub samples: Vec<Sample>,
     /// Threshold verdicts (empty when the scenario sets none).
     pub thresholds: Vec<Verdict>,
-    /// `class/outcome/corrected|uncorrected` (and `schedule/wake`, open model) -> base64 of
+    /// `class/outcome/corrected|uncorrected` (and `schedule/lag`, `schedule/wake`, open model) -> base64 of
     /// HdrHistogram V2 + DEFLATE.
     pub histograms: BTreeMap<String, String>,
     /// The streaming token source, when the run used one (`tokens.source = "stream"`).
@@ -95,6 +95,48 @@ pub struct Results {
     /// jwtstorm as the identity provider (`[idp]`): its key set, rotation and every fetch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idp: Option<IdpReport>,
+    /// A run spread over several processes: one segment's results (`run --segment`), or
+    /// their merge (`jwtstorm merge`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<Fleet>,
+}
+
+/// Which share of a run spread over several processes these results are.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Fleet {
+    /// The segments the run was split into.
+    pub segments: u64,
+    /// This segment's number (0 to segments - 1); `null` for a merge.
+    pub segment: Option<u64>,
+    /// SHA-256 (hex) of the scenario as run: segments of one run share it.
+    pub scenario_hash: String,
+    /// The common start every segment waited for (RFC 3339), when one was given.
+    pub start_at: Option<String>,
+    /// How long after the common start the segment began (a merge: the latest).
+    pub joined_late_ms: f64,
+    /// Requests due before the segment began: counted as not sent (a merge: their sum).
+    pub missed: u64,
+    /// The thresholds, judged on the merged results only (a segment's share would not meet
+    /// a count meant for the whole run).
+    pub thresholds: Vec<ThresholdSpec>,
+    /// Whether a run with no valid token accepted fails (`[gate] require_accepts`).
+    pub require_accepts: bool,
+    /// A merge: the segments merged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged: Vec<u64>,
+    /// A merge: the segments that were missing (`--allow-missing`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<u64>,
+    /// A merge of fewer segments than the run had: its totals are not the whole run's.
+    #[serde(default)]
+    pub partial: bool,
+}
+
+/// A threshold as written in the scenario.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThresholdSpec {
+    pub name: String,
+    pub condition: String,
 }
 
 /// What the identity provider served and what the target did with its keys.
@@ -455,6 +497,19 @@ pub struct ClassLatency {
 
 /// The key of jwtstorm's own send lateness in [`Results::histograms`].
 pub const WAKE_HISTOGRAM: &str = "schedule/wake";
+/// The key of the send lag of every sent request (open model) in [`Results::histograms`].
+pub const LAG_HISTOGRAM: &str = "schedule/lag";
+
+/// SHA-256 (hex) of the scenario as run, as results.json holds it: segments of one run have
+/// the same.
+pub fn scenario_hash(scenario: &serde_json::Value) -> String {
+    let text = serde_json::to_string(scenario).unwrap_or_default();
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
 
 /// Encodes a histogram as base64 of its V2 + DEFLATE serialization.
 pub fn encode_histogram(h: &Histogram<u64>) -> String {
