@@ -26,13 +26,15 @@ trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
 "$bin" serve --keys-dir "$tmp/keys" --listen 127.0.0.1:0 >"$tmp/serve.out" 2>/dev/null &
 for _ in $(seq 100); do grep -q listening "$tmp/serve.out" 2>/dev/null && break; sleep 0.1; done
 url=$(grep -o 'http://[0-9.:]*' "$tmp/serve.out" | head -1)/protected
+pids=()
 start=$(date -u -d '+5 sec' +%Y-%m-%dT%H:%M:%SZ)
 for i in 0 1 2; do
   "$bin" run --url "$url" --keys-dir "$tmp/keys" --rate 1000000 -d 60s -c $((2 * segments)) \
-    --mix valid=80,expired=5,bad_signature=5,alg_none=5,wrong_audience=5 --count 60m \
+    --mix valid=80,expired=5,bad_signature=5,alg_none=5,tampered_payload=5 --count 60m \
     --segment "$i/$segments" --start-at "$start" --no-preflight -q -o "$tmp/real/seg-$i" &
+  pids+=($!)
 done
-wait $(jobs -p | tail -3)
+for p in "${pids[@]}"; do wait "$p"; done
 python3 - "$tmp" "$segments" <<'PY'
 import json, os, sys
 tmp, n = sys.argv[1], int(sys.argv[2])
