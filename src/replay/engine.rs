@@ -323,14 +323,15 @@ pub fn execute<T: Transport + Send + Sync>(
 }
 
 /// The run's start: (wall-clock, monotonic, how late this process joins it). Without a common
-/// start, [`STARTUP`] from now; with one ahead, that moment; with one already past (or nearer
-/// than STARTUP), the past moment, joined STARTUP from now.
+/// start, [`STARTUP`] from now; with one ahead, that moment; with one already past, the past
+/// moment, joined STARTUP from now (requests due before then are skipped, counted as not sent).
 fn start_of(at: Option<SystemTime>, now: SystemTime, mono: Instant) -> (SystemTime, Instant, Duration) {
     let own = (now + STARTUP, mono + STARTUP, Duration::ZERO);
     let Some(at) = at else { return own };
     match at.duration_since(now) {
-        Ok(ahead) if ahead >= STARTUP => (at, mono + ahead, Duration::ZERO),
-        _ => {
+        // Nearer than STARTUP: the first requests may leave a little late, none is skipped.
+        Ok(ahead) => (at, mono + ahead, Duration::ZERO),
+        Err(_) => {
             let behind = now.duration_since(at).unwrap_or(Duration::ZERO);
             match mono.checked_sub(behind) {
                 Some(start) => (at, start, behind + STARTUP),
@@ -718,4 +719,34 @@ async fn exchange<T: Transport + Send + Sync>(
         }
     }
     Err(ErrorKind::Closed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_common_start_ahead_is_waited_for_and_one_past_is_joined_late() {
+        let (now, mono) = (SystemTime::now(), Instant::now());
+        let (wall, start, late) = start_of(None, now, mono);
+        assert_eq!(
+            (wall, start, late),
+            (now + STARTUP, mono + STARTUP, Duration::ZERO)
+        );
+        let ahead = now + Duration::from_secs(30);
+        assert_eq!(
+            start_of(Some(ahead), now, mono),
+            (ahead, mono + Duration::from_secs(30), Duration::ZERO)
+        );
+        // Nearer than the start-up time: nothing is skipped.
+        let near = now + Duration::from_millis(10);
+        assert_eq!(start_of(Some(near), now, mono).2, Duration::ZERO);
+        let past = now - Duration::from_millis(2);
+        if let Some(m) = mono.checked_sub(Duration::from_millis(2)) {
+            assert_eq!(
+                start_of(Some(past), now, mono),
+                (past, m, Duration::from_millis(2) + STARTUP)
+            );
+        }
+    }
 }
