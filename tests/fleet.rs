@@ -449,3 +449,46 @@ fn merging_adds_histograms_exactly() {
         })
         .unwrap();
 }
+
+#[test]
+fn a_results_file_with_a_strange_fleet_is_reported_not_a_panic() {
+    // `jwtstorm report` reads any results file: a hash that is not hex must not cut a character.
+    let f = Fixture::new(
+        "url = \"http://127.0.0.1:1/protected\"",
+        "rate = 50\nduration = \"1s\"\nconcurrency = 2",
+        "count = 100\nmix = { valid = 1 }",
+    );
+    let server = verifier_for(&f.scenario());
+    wait_ok(segment(&f, &server.url(), 0, 2, &at(1), &[]));
+    let dir = f.dir.path().join("segments/seg-0");
+    // The same file named twice, directly and through its folder, is read once.
+    let (code, _, err) = merge(&[
+        dir.join("results.json").to_str().unwrap(),
+        dir.to_str().unwrap(),
+        "--out",
+        f.dir.path().join("m").to_str().unwrap(),
+        "--allow-missing",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        read_results(&f.dir.path().join("m"))["fleet"]["merged"],
+        serde_json::json!([0])
+    );
+    let mut r = read_results(&dir);
+    r["fleet"]["scenario_hash"] = "ééééééééééééé".into();
+    std::fs::write(dir.join("results.json"), r.to_string()).unwrap();
+    let out = Command::new(bin())
+        .args([
+            "report",
+            dir.join("results.json").to_str().unwrap(),
+            "--format",
+            "md",
+            "--out",
+        ])
+        .arg(f.dir.path().join("re"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let md = std::fs::read_to_string(f.dir.path().join("re/summary.md")).unwrap();
+    assert!(md.contains("segment 0 of 2 (run éééééééééééé"), "{md}");
+}

@@ -24,7 +24,8 @@ fn row(p: &Percentiles) -> String {
 /// them (partial when segments were missing).
 pub fn fleet_line(r: &Results) -> Option<String> {
     let f = r.fleet.as_ref()?;
-    let run = &f.scenario_hash[..f.scenario_hash.len().min(12)];
+    // A results file is input: its hash is not trusted to be hex (nor cut mid-character).
+    let run: String = f.scenario_hash.chars().take(12).collect();
     let start = f
         .start_at
         .as_deref()

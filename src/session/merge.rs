@@ -68,7 +68,9 @@ pub fn find_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, SessionError> {
             )));
         }
     }
-    out.dedup();
+    // A file named twice (also through a folder) is read once.
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|p| seen.insert(std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())));
     Ok(out)
 }
 
