@@ -7,9 +7,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use jsonwebtoken::Algorithm;
+use jwtstorm::model::Judgement;
 use jwtstorm::model::Placement;
-use jwtstorm::model::{Judgement, Outcome};
-use jwtstorm::model::{Stage, StatusSet};
+use jwtstorm::model::{Deserved, Stage, StatusSet, StatusSets};
 use jwtstorm::replay::pacer::{Pacer, Staged};
 use jwtstorm::replay::tokens::{Formatter, Selector, TokenStore};
 use jwtstorm::replay::transport::Target;
@@ -65,8 +65,10 @@ fn bench(c: &mut Criterion) {
         absolute_prefix: None,
         max_body: 65536,
     };
-    let accept = StatusSet::List(vec![200]);
-    let reject = StatusSet::List(vec![401, 403]);
+    let statuses = StatusSets {
+        accept: StatusSet::List(vec![200]),
+        ..StatusSets::default()
+    };
     let pacer = Staged::new(&[
         Stage {
             duration: Duration::from_secs(10),
@@ -104,8 +106,8 @@ fn bench(c: &mut Criterion) {
             n += 1;
             let status = if n.is_multiple_of(10) { 401 } else { 200 };
             let (class, expect) = store.label((n % 10_000) as usize);
-            let outcome = Outcome::of_status(black_box(status), &accept, &reject);
-            let verdict = Judgement::judge(outcome, expect.accepts_at(1_767_225_700));
+            let outcome = statuses.outcome(black_box(status));
+            let verdict = Judgement::judge(outcome, Deserved::of(expect.accepts_at(1_767_225_700)));
             let us = 100 + (n % 5000);
             let e = Exchange {
                 class,

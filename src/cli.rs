@@ -364,6 +364,23 @@ pub struct ServeArgs {
     /// Close each connection after N responses (Connection: close), like a keep-alive limit.
     #[arg(long, value_name = "N", help_heading = "Test knobs")]
     pub keepalive_max: Option<u64>,
+    /// Answer 429 with Retry-After to verified tokens over this rate (N/s, N/m or N/h), a token
+    /// bucket per --rate-limit-key holding --rate-limit-burst requests.
+    #[arg(long, value_name = "N/s", help_heading = "API checks")]
+    pub rate_limit: Option<crate::model::Rate>,
+    /// Whose requests the rate limit counts together: each token subject's, or everyone's.
+    #[arg(
+        long,
+        value_name = "sub|global",
+        default_value = "sub",
+        requires = "rate_limit",
+        help_heading = "API checks"
+    )]
+    pub rate_limit_key: crate::model::LimitKey,
+    /// The bucket's size: requests let through at once after a quiet spell [default: one
+    /// second's worth].
+    #[arg(long, value_name = "N", requires = "rate_limit", help_heading = "API checks")]
+    pub rate_limit_burst: Option<u32>,
     /// Take the verification keys from the issuer's JWKS at this URL instead of key files:
     /// fetched on first use, on an unknown kid (at most once per --jwks-cooldown) and once the
     /// cached set is older than --jwks-max-age. Without --alg or --algorithms every asymmetric

@@ -188,7 +188,7 @@ fn a_client_thread_that_panics_fails_the_run() {
 
     use bytes::Bytes;
     use http_body_util::Full;
-    use jwtstorm::model::{ErrorKind, Placement, StatusSet};
+    use jwtstorm::model::{ErrorKind, Placement, StatusSets};
     use jwtstorm::replay::engine::{Plan, execute};
     use jwtstorm::replay::tokens::{Formatter, Selector, TokenStore, Tokens};
     use jwtstorm::replay::transport::{Failed, Reply, Target, Transport};
@@ -260,8 +260,7 @@ fn a_client_thread_that_panics_fails_the_run() {
             store: Arc::new(store),
         },
         pacer: None,
-        accept: StatusSet::Any2xx,
-        reject: StatusSet::List(vec![401]),
+        statuses: StatusSets::default(),
         concurrency: 4,
         threads: 2,
         duration: Duration::from_secs(30),
@@ -275,6 +274,8 @@ fn a_client_thread_that_panics_fails_the_run() {
         rotation: None,
         segment: jwtstorm::model::Segment::WHOLE,
         start_at: None,
+        rate_limit: None,
+        respect_retry_after: false,
     };
     let started = Instant::now();
     let finished = execute(plan, Panics, &no, |_| None);

@@ -146,6 +146,9 @@ pub fn run(args: ServeArgs) -> Result<i32, Failure> {
         hang_rate: args.hang_rate.unwrap_or(0.0),
         vulnerable: args.vulnerable,
         keepalive_max: args.keepalive_max,
+        rate_limit: args
+            .rate_limit
+            .map(|r| crate::model::RateLimit::new(r, args.rate_limit_key, args.rate_limit_burst)),
     };
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(

@@ -40,6 +40,10 @@ pub enum Metric {
     UnexpectedStatus,
     Accepted,
     Rejected,
+    /// Answers in `target.forbidden` (403).
+    Forbidden,
+    /// Answers in `target.limited` (429).
+    Limited,
     Completed,
     /// Every answered request: completed plus transport errors.
     Count,
@@ -54,6 +58,8 @@ pub enum Metric {
     /// False rejects over every answer to a token that should be accepted.
     FalseRejectRate,
     UnexpectedStatusRate,
+    /// Limited answers over every answered request.
+    LimitedRate,
     TransportErrorRate,
     /// Responses per second over the measured window.
     Throughput,
@@ -61,11 +67,13 @@ pub enum Metric {
     StaleKeyAccepts,
     /// `valid` tokens of a key that took over signing, rejected (the rotation's outage).
     RotationFalseRejects,
+    /// Subjects that got more accepted than the declared rate limit allows.
+    OverLimit,
 }
 
 impl Metric {
     /// Every metric, latency first.
-    pub const ALL: [Metric; 30] = [
+    pub const ALL: [Metric; 34] = [
         Metric::P50,
         Metric::P75,
         Metric::P90,
@@ -83,6 +91,8 @@ impl Metric {
         Metric::UnexpectedStatus,
         Metric::Accepted,
         Metric::Rejected,
+        Metric::Forbidden,
+        Metric::Limited,
         Metric::Completed,
         Metric::Count,
         Metric::Scheduled,
@@ -92,9 +102,11 @@ impl Metric {
         Metric::FalseAcceptRate,
         Metric::FalseRejectRate,
         Metric::UnexpectedStatusRate,
+        Metric::LimitedRate,
         Metric::TransportErrorRate,
         Metric::Throughput,
         Metric::StaleKeyAccepts,
+        Metric::OverLimit,
         Metric::RotationFalseRejects,
     ];
 
@@ -118,6 +130,8 @@ impl Metric {
             Metric::UnexpectedStatus => "unexpected_status",
             Metric::Accepted => "accepted",
             Metric::Rejected => "rejected",
+            Metric::Forbidden => "forbidden",
+            Metric::Limited => "limited",
             Metric::Completed => "completed",
             Metric::Count => "count",
             Metric::Scheduled => "scheduled",
@@ -127,9 +141,11 @@ impl Metric {
             Metric::FalseAcceptRate => "false_accept_rate",
             Metric::FalseRejectRate => "false_reject_rate",
             Metric::UnexpectedStatusRate => "unexpected_status_rate",
+            Metric::LimitedRate => "limited_rate",
             Metric::TransportErrorRate => "transport_error_rate",
             Metric::Throughput => "throughput",
             Metric::StaleKeyAccepts => "stale_key_accepts",
+            Metric::OverLimit => "over_limit",
             Metric::RotationFalseRejects => "rotation_false_rejects",
         }
     }
@@ -152,6 +168,7 @@ impl Metric {
             | Metric::FalseAcceptRate
             | Metric::FalseRejectRate
             | Metric::UnexpectedStatusRate
+            | Metric::LimitedRate
             | Metric::TransportErrorRate => Unit::Ratio,
             Metric::Throughput => Unit::PerSecond,
             _ => Unit::Count,
@@ -172,6 +189,7 @@ impl Metric {
                 | Metric::Cancelled
                 | Metric::StaleKeyAccepts
                 | Metric::RotationFalseRejects
+                | Metric::OverLimit
         )
     }
 

@@ -3,6 +3,7 @@
 
 pub mod alg;
 pub mod format;
+pub mod limit;
 pub mod load;
 pub mod metric;
 pub mod outcome;
@@ -11,9 +12,10 @@ pub mod request;
 pub mod status;
 
 pub use format::Format;
+pub use limit::{LimitKey, Rate, RateLimit};
 pub use load::{Model, Order, Segment, Stage};
 pub use metric::{Metric, Unit};
-pub use outcome::{ErrorKind, Judgement, Outcome, PerJudgement, PerOutcome};
+pub use outcome::{Deserved, ErrorKind, Judgement, OUTCOMES, Outcome, PerJudgement, PerOutcome};
 pub use reason::ReasonMap;
 pub use request::{HttpVersion, Placement, TransportKind};
-pub use status::StatusSet;
+pub use status::{StatusSet, StatusSets};

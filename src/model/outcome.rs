@@ -4,27 +4,36 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::StatusSet;
-
 /// What happened to one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// A status in the accept set.
     Accepted,
-    /// A status in the reject set.
+    /// A status in the reject set (401: the token is not good).
     Rejected,
-    /// Any other status (500, 429, 302, ...).
+    /// A status in the forbidden set (403: a good token without the right to this request,
+    /// RFC 6750 `insufficient_scope`).
+    Forbidden,
+    /// A status in the limited set (429: the caller is over its rate limit). Neither a
+    /// verdict on the token nor an error: counted apart.
+    Limited,
+    /// Any other status (500, 302, ...).
     UnexpectedStatus,
     /// No status at all: the connection or the exchange failed.
     TransportError,
 }
 
+/// How many outcomes there are.
+pub const OUTCOMES: usize = 6;
+
 impl Outcome {
     /// Every outcome, in report order.
-    pub const ALL: [Outcome; 4] = [
+    pub const ALL: [Outcome; OUTCOMES] = [
         Outcome::Accepted,
         Outcome::Rejected,
+        Outcome::Forbidden,
+        Outcome::Limited,
         Outcome::UnexpectedStatus,
         Outcome::TransportError,
     ];
@@ -34,21 +43,32 @@ impl Outcome {
         match self {
             Outcome::Accepted => "accepted",
             Outcome::Rejected => "rejected",
+            Outcome::Forbidden => "forbidden",
+            Outcome::Limited => "limited",
             Outcome::UnexpectedStatus => "unexpected_status",
             Outcome::TransportError => "transport_error",
         }
     }
 
-    /// The outcome of a response with `status`.
-    pub fn of_status(status: u16, accept: &StatusSet, reject: &StatusSet) -> Outcome {
-        if accept.contains(status) {
-            Outcome::Accepted
-        } else if reject.contains(status) {
-            Outcome::Rejected
-        } else {
-            Outcome::UnexpectedStatus
-        }
+    /// Whether the request got a status (every outcome but a transport error).
+    pub fn has_status(self) -> bool {
+        self != Outcome::TransportError
     }
+
+    /// Whether the answer refuses the token: rejected or forbidden.
+    pub fn is_refusal(self) -> bool {
+        matches!(self, Outcome::Rejected | Outcome::Forbidden)
+    }
+}
+
+/// The answer a correct verifier owes a token at the moment it is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deserved {
+    Accept,
+    /// Rejected as not a good token (401).
+    Reject,
+    /// A good token refused for lack of scope (403).
+    Forbid,
 }
 
 /// The outcome judged against what the token deserved.
@@ -96,23 +116,39 @@ impl Judgement {
         }
     }
 
-    /// Judges `outcome` for a token that should (or should not) be accepted, sent `near` a
-    /// boundary of its validity window or not.
-    pub fn judge_near(outcome: Outcome, should_accept: bool, near: bool) -> Judgement {
+    /// Judges `outcome` for a token that deserved `deserved`, sent `near` a boundary of its
+    /// validity window or not.
+    pub fn judge_near(outcome: Outcome, deserved: Deserved, near: bool) -> Judgement {
         match (outcome, near) {
-            (Outcome::Accepted | Outcome::Rejected, true) => Judgement::Boundary,
-            _ => Judgement::judge(outcome, should_accept),
+            (Outcome::Accepted | Outcome::Rejected | Outcome::Forbidden, true) => Judgement::Boundary,
+            _ => Judgement::judge(outcome, deserved),
         }
     }
 
-    /// Judges `outcome` for a token that should (or should not) be accepted.
-    pub fn judge(outcome: Outcome, should_accept: bool) -> Judgement {
-        match (outcome, should_accept) {
-            (Outcome::Accepted, true) => Judgement::CorrectAccept,
-            (Outcome::Accepted, false) => Judgement::FalseAccept,
-            (Outcome::Rejected, false) => Judgement::CorrectReject,
-            (Outcome::Rejected, true) => Judgement::FalseReject,
+    /// Judges `outcome` for a token that deserved `deserved`. A refusal of the other kind (a
+    /// 403 for an expired token, a 401 for one that lacks a scope) is a correct refusal for
+    /// the wrong reason; a limited answer (429) judges nothing.
+    pub fn judge(outcome: Outcome, deserved: Deserved) -> Judgement {
+        match (outcome, deserved) {
+            (Outcome::Accepted, Deserved::Accept) => Judgement::CorrectAccept,
+            (Outcome::Accepted, _) => Judgement::FalseAccept,
+            (Outcome::Rejected, Deserved::Reject) | (Outcome::Forbidden, Deserved::Forbid) => {
+                Judgement::CorrectReject
+            }
+            (Outcome::Rejected | Outcome::Forbidden, Deserved::Accept) => Judgement::FalseReject,
+            (Outcome::Rejected | Outcome::Forbidden, _) => Judgement::RejectedOtherReason,
             _ => Judgement::NoVerdict,
+        }
+    }
+}
+
+impl Deserved {
+    /// `Accept` or `Reject`.
+    pub fn of(should_accept: bool) -> Deserved {
+        if should_accept {
+            Deserved::Accept
+        } else {
+            Deserved::Reject
         }
     }
 }
@@ -195,7 +231,7 @@ impl ErrorKind {
 /// One value per [`Outcome`], indexed by the outcome rather than by position.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct PerOutcome<T>(pub [T; 4]);
+pub struct PerOutcome<T>(pub [T; OUTCOMES]);
 
 impl<T> std::ops::Index<Outcome> for PerOutcome<T> {
     type Output = T;
@@ -211,9 +247,9 @@ impl<T> std::ops::IndexMut<Outcome> for PerOutcome<T> {
 }
 
 impl PerOutcome<u64> {
-    /// Answers with a status: accepted, rejected and unexpected.
+    /// Answers with a status: every outcome but transport errors.
     pub fn completed(&self) -> u64 {
-        self[Outcome::Accepted] + self[Outcome::Rejected] + self[Outcome::UnexpectedStatus]
+        self.total() - self[Outcome::TransportError]
     }
 
     /// Every request counted, with or without a status.
@@ -259,27 +295,54 @@ impl PerJudgement {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::StatusSets;
 
     #[test]
     fn outcomes_and_verdicts() {
-        let accept = StatusSet::Any2xx;
-        let reject = StatusSet::List(vec![401, 403]);
-        assert_eq!(Outcome::of_status(204, &accept, &reject), Outcome::Accepted);
-        assert_eq!(Outcome::of_status(403, &accept, &reject), Outcome::Rejected);
+        use Deserved::*;
+        let sets = StatusSets::default();
+        assert_eq!(sets.outcome(204), Outcome::Accepted);
+        assert_eq!(sets.outcome(401), Outcome::Rejected);
+        assert_eq!(sets.outcome(403), Outcome::Forbidden);
+        assert_eq!(sets.outcome(429), Outcome::Limited);
+        assert_eq!(sets.outcome(500), Outcome::UnexpectedStatus);
         assert_eq!(
-            Outcome::of_status(500, &accept, &reject),
-            Outcome::UnexpectedStatus
+            Judgement::judge(Outcome::Accepted, Reject),
+            Judgement::FalseAccept
         );
-        assert_eq!(Judgement::judge(Outcome::Accepted, false), Judgement::FalseAccept);
-        assert_eq!(Judgement::judge(Outcome::Rejected, true), Judgement::FalseReject);
         assert_eq!(
-            Judgement::judge(Outcome::Rejected, false),
+            Judgement::judge(Outcome::Accepted, Forbid),
+            Judgement::FalseAccept
+        );
+        assert_eq!(
+            Judgement::judge(Outcome::Rejected, Accept),
+            Judgement::FalseReject
+        );
+        assert_eq!(
+            Judgement::judge(Outcome::Forbidden, Accept),
+            Judgement::FalseReject
+        );
+        assert_eq!(
+            Judgement::judge(Outcome::Rejected, Reject),
             Judgement::CorrectReject
         );
         assert_eq!(
-            Judgement::judge(Outcome::TransportError, false),
-            Judgement::NoVerdict
+            Judgement::judge(Outcome::Forbidden, Forbid),
+            Judgement::CorrectReject
         );
+        // The other kind of refusal.
+        assert_eq!(
+            Judgement::judge(Outcome::Forbidden, Reject),
+            Judgement::RejectedOtherReason
+        );
+        assert_eq!(
+            Judgement::judge(Outcome::Rejected, Forbid),
+            Judgement::RejectedOtherReason
+        );
+        for d in [Accept, Reject, Forbid] {
+            assert_eq!(Judgement::judge(Outcome::Limited, d), Judgement::NoVerdict);
+            assert_eq!(Judgement::judge(Outcome::TransportError, d), Judgement::NoVerdict);
+        }
     }
 
     #[test]
@@ -297,19 +360,24 @@ mod tests {
 
     #[test]
     fn answers_near_a_boundary_are_neither_false() {
-        for outcome in [Outcome::Accepted, Outcome::Rejected] {
+        for outcome in [Outcome::Accepted, Outcome::Rejected, Outcome::Forbidden] {
             for should in [true, false] {
-                assert_eq!(Judgement::judge_near(outcome, should, true), Judgement::Boundary);
+                assert_eq!(
+                    Judgement::judge_near(outcome, Deserved::of(should), true),
+                    Judgement::Boundary
+                );
             }
         }
         assert_eq!(
-            Judgement::judge_near(Outcome::Accepted, false, false),
+            Judgement::judge_near(Outcome::Accepted, Deserved::Reject, false),
             Judgement::FalseAccept
         );
-        assert_eq!(
-            Judgement::judge_near(Outcome::TransportError, true, true),
-            Judgement::NoVerdict
-        );
+        for o in [Outcome::TransportError, Outcome::Limited] {
+            assert_eq!(
+                Judgement::judge_near(o, Deserved::Accept, true),
+                Judgement::NoVerdict
+            );
+        }
         for (i, j) in Judgement::ALL.iter().enumerate() {
             assert_eq!(*j as usize, i);
         }
@@ -320,8 +388,9 @@ mod tests {
         let mut c = PerOutcome::<u64>::default();
         c[Outcome::Rejected] += 2;
         c[Outcome::TransportError] += 1;
-        assert_eq!(c.0, [0, 2, 0, 1]);
-        assert_eq!((c.completed(), c.total()), (2, 3));
+        c[Outcome::Limited] += 4;
+        assert_eq!(c.0, [0, 2, 0, 4, 0, 1]);
+        assert_eq!((c.completed(), c.total()), (6, 7));
         for (i, o) in Outcome::ALL.iter().enumerate() {
             assert_eq!(*o as usize, i);
         }

@@ -14,7 +14,8 @@ use std::time::{Duration, Instant, SystemTime};
 use super::pacer::{Pacer, Staged};
 use super::tokens::{NO_KEY, Tokens};
 use super::transport::{Target, Transport};
-use crate::model::{ErrorKind, Judgement, Outcome, Segment, StatusSet};
+use crate::model::{Deserved, ErrorKind, Judgement, LimitKey, Outcome, RateLimit, Segment, StatusSets};
+use crate::stats::limits::{GLOBAL, NO_SUBJECT, subject_of};
 use crate::stats::recorder::{Exchange, Recorder};
 use crate::stats::timeline::{Point, Second, Seconds};
 use crate::token::classes::TokenClass;
@@ -36,8 +37,7 @@ pub struct Plan {
     pub tokens: Tokens,
     /// `Some` for the open model.
     pub pacer: Option<Arc<Staged>>,
-    pub accept: StatusSet,
-    pub reject: StatusSet,
+    pub statuses: StatusSets,
     pub concurrency: usize,
     pub threads: usize,
     /// Time bound (the closed model's duration; the open model's schedule length).
@@ -60,7 +60,15 @@ pub struct Plan {
     /// The common wall-clock start of every segment; a process that comes up after it joins at
     /// once, and the requests due before it joined are counted as not sent.
     pub start_at: Option<SystemTime>,
+    /// The rate limit the target declares: answers are then counted per subject and second.
+    pub rate_limit: Option<RateLimit>,
+    /// Honour `Retry-After`: the closed model pauses that connection; the open model keeps its
+    /// schedule and records how much too soon a limited caller's next request left.
+    pub respect_retry_after: bool,
 }
+
+/// Limited callers told to wait, at most this many at once (open model, `respect_retry_after`).
+const MAX_TOLD_TO_WAIT: usize = 100_000;
 
 /// What the aggregator shows each second.
 #[derive(Debug, Clone)]
@@ -115,6 +123,9 @@ struct Shared {
     /// Elapsed microseconds at which the run was told to stop.
     stop_at_us: AtomicU64,
     connections: AtomicU64,
+    /// Open model, `respect_retry_after`: when each limited caller was told it may send again.
+    told_to_wait: std::sync::Mutex<std::collections::HashMap<String, Instant>>,
+    told_count: std::sync::atomic::AtomicUsize,
 }
 
 impl Shared {
@@ -162,6 +173,8 @@ pub fn execute<T: Transport + Send + Sync>(
             .map_or(0.0, |d| d.as_secs_f64()),
         stop_at_us: AtomicU64::new(NOT_STOPPED),
         connections: AtomicU64::new(0),
+        told_to_wait: Default::default(),
+        told_count: Default::default(),
     });
     if let Some(r) = &plan.rotation {
         r.clock().start(shared.start);
@@ -460,6 +473,10 @@ async fn connection<T: Transport + Send + Sync>(
         if plan.requests.is_some_and(|n| g >= n) {
             break;
         }
+        // Beyond the schedule: no token is taken (the batch would look used up when it is not).
+        if plan.pacer.as_ref().is_some_and(|p| p.due(g).is_none()) {
+            break;
+        }
         // The token first (a stream may make the request wait for one), then its time.
         let Some((picked, token_wait)) = plan.tokens.pick(i).await else {
             // The stream failed; the session reports why.
@@ -544,8 +561,38 @@ async fn connection<T: Transport + Send + Sync>(
             .borrow_mut()
             .sent(begin.duration_since(start).as_secs() as u32);
         let now_unix = shared.start_unix + begin.duration_since(start).as_secs_f64();
-        let should_accept = !retired && expect.accepts_at(now_unix.floor() as i64);
+        let deserved = Deserved::of(!retired && expect.accepts_at(now_unix.floor() as i64));
         let near_boundary = !retired && expect.near_boundary(now_unix, plan.boundary_guard.as_secs_f64());
+
+        // Whose budget the request spends, for a token a correct verifier lets in (a limiter
+        // counts verified tokens).
+        let open_respect = plan.respect_retry_after && plan.pacer.is_some();
+        let identity =
+            ((plan.rate_limit.is_some() || open_respect) && deserved == Deserved::Accept).then(|| match plan
+                .rate_limit
+                .map_or(LimitKey::Sub, |l| l.key)
+            {
+                LimitKey::Global => GLOBAL.to_string(),
+                LimitKey::Sub => subject_of(&picked.value).unwrap_or_else(|| NO_SUBJECT.to_string()),
+            });
+        if open_respect
+            && let Some(id) = &identity
+            && shared.told_count.load(Ordering::Relaxed) > 0
+        {
+            let until = {
+                let mut told = shared.told_to_wait.lock().unwrap_or_else(|p| p.into_inner());
+                let until = told.remove(id);
+                shared.told_count.store(told.len(), Ordering::Relaxed);
+                until
+            };
+            if let Some(until) = until {
+                state
+                    .recorder
+                    .borrow_mut()
+                    .limits
+                    .next_after_limit(until.saturating_duration_since(begin));
+            }
+        }
 
         let flight = &state.in_flight[usize::from(warmup)];
         flight.set(flight.get() + 1);
@@ -555,7 +602,7 @@ async fn connection<T: Transport + Send + Sync>(
             &shared,
             &mut conn,
             picked.value.clone(),
-            should_accept,
+            deserved,
             class,
             &state,
         )
@@ -563,24 +610,25 @@ async fn connection<T: Transport + Send + Sync>(
         flight.set(flight.get() - 1);
         let end = Instant::now();
 
-        let (outcome, status, error, body, stated) = match result {
-            Ok((status, body, stated)) => (
-                Outcome::of_status(status, &plan.accept, &plan.reject),
-                Some(status),
+        let (outcome, status, error, body, stated, retry_after) = match result {
+            Ok(reply) => (
+                plan.statuses.outcome(reply.status),
+                Some(reply.status),
                 None,
-                body,
-                stated,
+                reply.body,
+                reply.reason,
+                reply.retry_after,
             ),
-            Err(kind) => (Outcome::TransportError, None, Some(kind), None, None),
+            Err(kind) => (Outcome::TransportError, None, Some(kind), None, None, None),
         };
         connect_failures = match error {
             Some(k) if k.is_connect() => connect_failures.saturating_add(1),
             _ => 0,
         };
-        let mut verdict = Judgement::judge_near(outcome, should_accept, near_boundary);
+        let mut verdict = Judgement::judge_near(outcome, deserved, near_boundary);
         // Reason-aware judging: a rejection for another reason than the class's.
         let reason = match (&plan.reasons, outcome) {
-            (Some(map), Outcome::Rejected) => stated
+            (Some(map), Outcome::Rejected | Outcome::Forbidden) => stated
                 .or_else(|| body.as_deref().and_then(|b| map.from_body(b)))
                 .map(|r| map.canonical(&r)),
             _ => None,
@@ -613,6 +661,15 @@ async fn connection<T: Transport + Send + Sync>(
             if let Some(r) = &reason {
                 rec.reason(&ex, r);
             }
+            if outcome == Outcome::Limited && !warmup {
+                rec.limits.limited(retry_after);
+            }
+            if plan.rate_limit.is_some()
+                && let Some(id) = &identity
+            {
+                rec.limits
+                    .answer(id, begin.duration_since(start).as_secs() as u32, outcome);
+            }
             if rec.wants_sample(&ex) {
                 let text = match (&body, error) {
                     (Some(b), _) => b.clone(),
@@ -628,6 +685,28 @@ async fn connection<T: Transport + Send + Sync>(
             ex.verdict,
             ex.corrected.as_micros() as u64,
         );
+        if outcome == Outcome::Limited
+            && plan.respect_retry_after
+            && let Some(wait) = retry_after
+        {
+            if plan.pacer.is_some() {
+                if let Some(id) = identity {
+                    let mut told = shared.told_to_wait.lock().unwrap_or_else(|p| p.into_inner());
+                    if told.len() < MAX_TOLD_TO_WAIT || told.contains_key(&id) {
+                        told.insert(id, end + wait);
+                    }
+                    shared.told_count.store(told.len(), Ordering::Relaxed);
+                }
+            } else {
+                // The closed model: this connection pauses as told, never past the run's end.
+                let until = (Instant::now() + wait).min(deadline);
+                let pause = until.saturating_duration_since(Instant::now());
+                if !pause.is_zero() {
+                    tokio::time::sleep_until(until.into()).await;
+                    state.recorder.borrow_mut().limits.waited(pause);
+                }
+            }
+        }
     }
 }
 
@@ -660,17 +739,17 @@ async fn exchange<T: Transport + Send + Sync>(
     shared: &Shared,
     conn: &mut Option<T::Conn>,
     token: bytes::Bytes,
-    should_accept: bool,
+    deserved: Deserved,
     class: crate::token::classes::TokenClass,
     state: &WorkerState,
-) -> Result<(u16, Option<Vec<u8>>, Option<String>), ErrorKind> {
+) -> Result<super::transport::Reply, ErrorKind> {
     let mut req = plan.target.request(token)?;
     let keep = |status: u16| {
-        let outcome = Outcome::of_status(status, &plan.accept, &plan.reject);
+        let outcome = plan.statuses.outcome(status);
         let probe = Exchange {
             class,
             outcome,
-            verdict: Judgement::judge(outcome, should_accept),
+            verdict: Judgement::judge(outcome, deserved),
             status: Some(status),
             error: None,
             corrected: Duration::ZERO,
@@ -678,7 +757,7 @@ async fn exchange<T: Transport + Send + Sync>(
             warmup: false,
         };
         // A reason in a JSON body needs the body of every rejection.
-        (outcome == Outcome::Rejected && plan.reasons.as_ref().is_some_and(|r| r.json_field.is_some()))
+        (outcome.is_refusal() && plan.reasons.as_ref().is_some_and(|r| r.json_field.is_some()))
             || state.recorder.borrow().wants_sample(&probe)
     };
     // The whole exchange, connect included, lasts at most the request timeout.
@@ -714,7 +793,7 @@ async fn exchange<T: Transport + Send + Sync>(
                 if reply.truncated {
                     *conn = None;
                 }
-                return Ok((reply.status, reply.body, reply.reason));
+                return Ok(reply);
             }
         }
     }

@@ -24,6 +24,9 @@ pub struct Reply {
     pub body: Option<Vec<u8>>,
     /// The body was larger than the cap; the connection was dropped.
     pub truncated: bool,
+    /// What the response's `Retry-After` asked for (RFC 9110 §10.2.3: delay-seconds, or an
+    /// HTTP-date taken against this machine's clock).
+    pub retry_after: Option<Duration>,
 }
 
 /// A failed exchange: what went wrong, and whether the connection is still usable.
@@ -225,8 +228,10 @@ impl Transport for HyperTransport {
             .reason_header
             .as_deref()
             .and_then(|h| stated_reason(resp.headers(), h));
+        let wait = retry_after(resp.headers(), std::time::SystemTime::now());
         let mut reply = read_body(resp.into_body(), self.max_body, keep(status), status).await?;
         reply.reason = reason;
+        reply.retry_after = wait;
         Ok(reply)
     }
 }
@@ -266,11 +271,28 @@ impl BodySink {
             reason: None,
             body: self.kept.take(),
             truncated,
+            retry_after: None,
         }
     }
 }
 
 /// Reads and discards a body up to `max` bytes, keeping the first bytes when asked.
+/// The delay a `Retry-After` header asks for: delay-seconds, or an HTTP-date (a date already
+/// past is no delay). `None` without the header or with a value that is neither.
+pub fn retry_after(headers: &hyper::HeaderMap, now: std::time::SystemTime) -> Option<Duration> {
+    let value = headers.get(hyper::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        // A day is more than any limiter means; a larger figure is clamped, not trusted.
+        return Some(Duration::from_secs(secs.min(86_400)));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(
+        at.duration_since(now)
+            .unwrap_or(Duration::ZERO)
+            .min(Duration::from_secs(86_400)),
+    )
+}
+
 /// The reason a target states for its answer in `header`; for `www-authenticate`, the RFC 6750
 /// Bearer challenge's `error_description`, else its `error`.
 pub fn stated_reason(headers: &hyper::HeaderMap, header: &str) -> Option<String> {
@@ -397,16 +419,44 @@ impl Transport for ReqwestTransport {
             .reason_header
             .as_deref()
             .and_then(|h| stated_reason(resp.headers(), h));
+        let wait = retry_after(resp.headers(), std::time::SystemTime::now());
         let mut sink = BodySink::new(status, keep(status), self.settings.max_body);
         let mut resp = resp;
         while let Some(chunk) = resp.chunk().await.map_err(failed)? {
             if let Some(mut reply) = sink.push(&chunk) {
                 reply.reason = reason;
+                reply.retry_after = wait;
                 return Ok(reply);
             }
         }
         let mut reply = sink.finish(false);
         reply.reason = reason;
+        reply.retry_after = wait;
         Ok(reply)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(1_767_225_600);
+        let with = |v: &str| {
+            let mut h = hyper::HeaderMap::new();
+            h.insert(hyper::header::RETRY_AFTER, HeaderValue::from_str(v).unwrap());
+            retry_after(&h, now)
+        };
+        assert_eq!(with("2"), Some(Duration::from_secs(2)));
+        assert_eq!(with(" 0 "), Some(Duration::ZERO));
+        assert_eq!(with("999999999"), Some(Duration::from_secs(86_400)));
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(30));
+        assert_eq!(with(&later), Some(Duration::from_secs(30)));
+        let past = httpdate::fmt_http_date(now - Duration::from_secs(30));
+        assert_eq!(with(&past), Some(Duration::ZERO));
+        assert_eq!(with("soon"), None);
+        assert_eq!(with("-1"), None);
+        assert_eq!(retry_after(&hyper::HeaderMap::new(), now), None);
     }
 }

@@ -183,6 +183,13 @@ pub fn render(r: &Results) -> String {
         o.push_str("<h2>Reasons stated by the target</h2>\n");
         html_table(&mut o, &reasons);
     }
+    if let Some(line) = table::rate_limit_line(r) {
+        let _ = writeln!(o, "<h2>Rate limit</h2>\n<p>{}</p>", escape(&line));
+        let per_subject = table::rate_limit(r);
+        if !per_subject.rows.is_empty() {
+            html_table(&mut o, &per_subject);
+        }
+    }
 
     let codes: Vec<Vec<String>> = r
         .status_codes

@@ -204,6 +204,13 @@ pub fn render(r: &Results) -> String {
         let _ = writeln!(o, "\n## Reasons stated by the target\n");
         md_table(&mut o, &reasons);
     }
+    if let Some(line) = table::rate_limit_line(r) {
+        let _ = writeln!(o, "\n## Rate limit\n\n{line}\n");
+        let per_subject = table::rate_limit(r);
+        if !per_subject.rows.is_empty() {
+            md_table(&mut o, &per_subject);
+        }
+    }
     if !r.thresholds.is_empty() {
         let _ = writeln!(o, "\n## Thresholds\n");
         let _ = writeln!(o, "| threshold | condition | measured | verdict |");

@@ -119,6 +119,10 @@ pub fn render(r: &Results, colour: bool) -> String {
     for note in notes(r) {
         let _ = writeln!(o, "  {}", red(note, true));
     }
+    if let Some(line) = table::rate_limit_line(r) {
+        let over = r.rate_limit.as_ref().is_some_and(|l| l.over_limit > 0);
+        let _ = writeln!(o, "  rate limit  {}", red(line, over));
+    }
     let warm = if r.warmup.sent > 0 {
         format!(
             " (after {:.1}s warmup: {} requests not counted)",

@@ -118,6 +118,8 @@ pub fn totals(r: &Results) -> Table {
             col("completed", "completed"),
             col("accepted", "accepted"),
             col("rejected", "rejected"),
+            col("forbidden", "forbidden"),
+            col("limited", "limited"),
             col("unexpected status", "unexpected"),
             col("transport errors", "errors"),
             col("cancelled", "cancelled"),
@@ -130,6 +132,8 @@ pub fn totals(r: &Results) -> Table {
             Cell::Count(t.completed),
             Cell::Count(t.accepted),
             Cell::Count(t.rejected),
+            Cell::Count(t.forbidden),
+            Cell::Count(t.limited),
             Cell::Count(t.unexpected_status),
             Cell::Count(t.transport_errors),
             Cell::Count(t.cancelled),
@@ -138,6 +142,9 @@ pub fn totals(r: &Results) -> Table {
             Cell::PerSecond(t.throughput_rps),
         ]],
     }
+    // Shown when the target answered any: most APIs under test never do.
+    .without_zero("forbidden")
+    .without_zero("limited")
 }
 
 /// The reasons the target stated per class (reason-aware judging), beside the reason each
@@ -188,6 +195,8 @@ pub fn classes(r: &Results) -> Table {
                 Cell::Count(c.count),
                 Cell::Count(c.outcome(Outcome::Accepted)),
                 Cell::Count(c.outcome(Outcome::Rejected)),
+                Cell::Count(c.outcome(Outcome::Forbidden)),
+                Cell::Count(c.outcome(Outcome::Limited)),
                 Cell::Count(c.outcome(Outcome::UnexpectedStatus)),
                 Cell::Count(c.outcome(Outcome::TransportError)),
                 Cell::Alarm(c.judged(Judgement::FalseAccept)),
@@ -206,6 +215,8 @@ pub fn classes(r: &Results) -> Table {
             col("count", "count"),
             col("accepted", "accepted"),
             col("rejected", "rejected"),
+            col("forbidden", "forbidden"),
+            col("limited", "limited"),
             col("unexpected status", "unexpected"),
             col("transport error", "errors"),
             col("false accepts", "false acc"),
@@ -217,6 +228,111 @@ pub fn classes(r: &Results) -> Table {
         ],
         rows,
     }
+    .without_zero("forbidden")
+    .without_zero("limited")
+}
+
+/// The target's limiter per subject against the declared limit; empty without one.
+pub fn rate_limit(r: &Results) -> Table {
+    let Some(rl) = &r.rate_limit else {
+        return Table {
+            columns: Vec::new(),
+            rows: Vec::new(),
+        };
+    };
+    let opt = |v: Option<u64>| Cell::Text(v.map_or("-".into(), thousands));
+    let rows = rl
+        .subjects
+        .iter()
+        .map(|s| {
+            vec![
+                Cell::Text(s.subject.clone()),
+                Cell::Count(s.sent),
+                Cell::Count(s.accepted),
+                Cell::Count(s.limited),
+                Cell::Count(s.peak_accepted_per_s),
+                opt(s.limited_from_per_s),
+                Cell::Text(s.effective_per_s.map_or("-".into(), |e| format!("{e:.1}/s"))),
+                Cell::Count(s.allowed.floor() as u64),
+                if s.over_limit {
+                    Cell::Failed
+                } else {
+                    Cell::Text("no".into())
+                },
+            ]
+        })
+        .collect();
+    Table {
+        columns: vec![
+            words("subject"),
+            col("sent", "sent"),
+            col("accepted", "accepted"),
+            col("limited", "limited"),
+            col("peak accepted/s", "peak acc/s"),
+            col("limited from (sent/s)", "limited at"),
+            col("effective limit", "effective"),
+            col("allowed", "allowed"),
+            col("over the limit", "over"),
+        ],
+        rows,
+    }
+}
+
+/// What the limited answers' `Retry-After` said and how the run honoured it, in one line;
+/// `None` without limited answers or a declared limit.
+pub fn rate_limit_line(r: &Results) -> Option<String> {
+    let rl = r.rate_limit.as_ref()?;
+    let mut parts = Vec::new();
+    if let Some(d) = &rl.declared {
+        parts.push(format!(
+            "declared {} per {} (burst {})",
+            d.rate,
+            d.key.name(),
+            thousands(u64::from(d.burst))
+        ));
+    }
+    let limited = rl.with_retry_after + rl.without_retry_after;
+    parts.push(format!("{} limited", thousands(limited)));
+    if rl.with_retry_after > 0 {
+        parts.push(format!(
+            "Retry-After p50 {} ms, max {} ms",
+            thousands(rl.retry_after_ms.p50),
+            thousands(rl.retry_after_ms.max)
+        ));
+    }
+    if rl.without_retry_after > 0 {
+        parts.push(format!(
+            "{} without Retry-After",
+            thousands(rl.without_retry_after)
+        ));
+    }
+    if rl.respect_retry_after {
+        if rl.waits > 0 {
+            parts.push(format!(
+                "honoured: {} pause(s), {} ms in all",
+                thousands(rl.waits),
+                thousands(rl.waited_ms)
+            ));
+        }
+        if rl.early + rl.obeyed > 0 {
+            parts.push(format!(
+                "next request of a limited caller: {} too soon (p50 {} ms early), {} after its Retry-After",
+                thousands(rl.early),
+                thousands(rl.early_by_ms.p50),
+                thousands(rl.obeyed)
+            ));
+        }
+    }
+    if rl.declared.is_some() {
+        parts.push(format!("{} subject(s) over the limit", thousands(rl.over_limit)));
+    }
+    if rl.untracked_requests > 0 {
+        parts.push(format!(
+            "{} request(s) not followed per subject (over 64 subjects or after the first hour)",
+            thousands(rl.untracked_requests)
+        ));
+    }
+    Some(parts.join("; "))
 }
 
 /// Seconds into the run, from milliseconds, or `-`.

@@ -31,6 +31,8 @@ pub struct LoadSettings {
     pub pool: Option<u64>,
     #[serde(with = "secs")]
     pub grace: Duration,
+    /// Honour `Retry-After` (see the scenario key).
+    pub respect_retry_after: bool,
 }
 
 mod opt_secs {
@@ -94,6 +96,7 @@ impl Default for LoadSettings {
             reuse: 0.0,
             pool: None,
             grace: Duration::from_secs(2),
+            respect_retry_after: false,
         }
     }
 }
@@ -258,6 +261,9 @@ impl LoadSettings {
         }
         if let Some(g) = &section.grace {
             load.grace = duration(l, g, "load.grace")?;
+        }
+        if let Some(r) = section.respect_retry_after {
+            load.respect_retry_after = r;
         }
         Ok(load)
     }

@@ -91,6 +91,10 @@ pub struct TargetSection {
     pub body_file: Option<Spanned<String>>,
     pub accept: Option<Spanned<Vec<i64>>>,
     pub reject: Option<Spanned<Vec<i64>>>,
+    /// Statuses of a good token refused for lack of scope (default `[403]`).
+    pub forbidden: Option<Spanned<Vec<i64>>>,
+    /// Statuses of a caller over its rate limit (default `[429]`).
+    pub limited: Option<Spanned<Vec<i64>>>,
     pub timeout: Option<Spanned<String>>,
     pub connect_timeout: Option<Spanned<String>>,
     /// `"1.1"` or `"2"`.
@@ -136,6 +140,10 @@ pub struct LoadSection {
     pub pool: Option<Spanned<CountValue>>,
     /// How long requests in flight may finish after Ctrl-C.
     pub grace: Option<Spanned<String>>,
+    /// Honour a limited answer's `Retry-After`: closed model, that connection pauses as told;
+    /// open model, the schedule never waits, and how much too soon a limited caller's next
+    /// request left is recorded.
+    pub respect_retry_after: Option<bool>,
 }
 
 /// One `[[load.stages]]` entry.
@@ -202,6 +210,13 @@ pub struct VerifierSection {
     /// The embedded verifier's JWKS cache, when it fetches the keys from `[idp]`.
     pub jwks_max_age: Option<Spanned<String>>,
     pub jwks_cooldown: Option<Spanned<String>>,
+    /// The rate limit the target enforces on verified tokens (`100/s`): the embedded verifier
+    /// enforces it, and a run checks the target's limiter against it.
+    pub rate_limit: Option<Spanned<String>>,
+    /// `sub` (default: a bucket per subject) or `global`.
+    pub rate_limit_key: Option<Spanned<String>>,
+    /// Requests a full bucket lets through at once (default: one second's worth).
+    pub rate_limit_burst: Option<Spanned<i64>>,
 }
 
 /// `[tokens]`: what to mint.

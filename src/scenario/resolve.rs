@@ -48,6 +48,8 @@ pub struct PolicySettings {
     pub required_claims: Option<Vec<String>>,
     /// `Some(None)`: no size limit.
     pub max_token_size: Option<Option<usize>>,
+    /// The rate limit the target declares on verified tokens.
+    pub rate_limit: Option<crate::model::RateLimit>,
 }
 
 /// Typed `[tokens]` settings.
@@ -108,6 +110,41 @@ pub struct Settings {
     pub keys: KeySettings,
     pub verifier: PolicySettings,
     pub tokens: TokenSettings,
+}
+
+/// `verifier.rate_limit`, with its key and burst (which need it).
+fn rate_limit(
+    l: &Loaded,
+    v: &super::VerifierSection,
+) -> Result<Option<crate::model::RateLimit>, ScenarioError> {
+    let Some(r) = &v.rate_limit else {
+        if let Some(k) = &v.rate_limit_key {
+            return Err(l.error(k, "verifier.rate_limit_key", "needs verifier.rate_limit"));
+        }
+        if let Some(b) = &v.rate_limit_burst {
+            return Err(l.error(b, "verifier.rate_limit_burst", "needs verifier.rate_limit"));
+        }
+        return Ok(None);
+    };
+    let rate: crate::model::Rate = r
+        .get_ref()
+        .parse()
+        .map_err(|e| l.error(r, "verifier.rate_limit", e))?;
+    let key = match &v.rate_limit_key {
+        Some(k) => k
+            .get_ref()
+            .parse()
+            .map_err(|e| l.error(k, "verifier.rate_limit_key", e))?,
+        None => crate::model::LimitKey::Sub,
+    };
+    let burst = match &v.rate_limit_burst {
+        Some(b) if !(1..=i64::from(u32::MAX)).contains(b.get_ref()) => {
+            return Err(l.error(b, "verifier.rate_limit_burst", "must be at least 1"));
+        }
+        Some(b) => Some(*b.get_ref() as u32),
+        None => None,
+    };
+    Ok(Some(crate::model::RateLimit::new(rate, key, burst)))
 }
 
 /// Parses a mix given as `class=weight` pairs.
@@ -320,6 +357,7 @@ impl Settings {
             }
             s.verifier.max_token_size = Some(if n == 0 { None } else { Some(n as usize) });
         }
+        s.verifier.rate_limit = rate_limit(l, v)?;
 
         // [tokens]
         let t = &sc.tokens;

@@ -186,6 +186,13 @@ mod tests {
         assert_eq!(s.load.model, Model::Closed);
         assert_eq!(s.load.duration, Some(DEFAULT_DURATION));
         assert!(s.target.accept.contains(204) && !s.target.accept.contains(401));
+        assert_eq!(s.target.statuses(), crate::model::StatusSets::default());
+        // A default set yields to a named one.
+        let s = run("[target]\nembedded = true\nreject = [401, 403]\n").unwrap();
+        assert_eq!(s.target.statuses().outcome(403), crate::model::Outcome::Rejected);
+        assert_eq!(s.target.forbidden, crate::model::StatusSet::List(vec![]));
+        let s = run("[target]\nembedded = true\nlimited = [429, 503]\n").unwrap();
+        assert_eq!(s.target.statuses().outcome(503), crate::model::Outcome::Limited);
         let s = run("[target]\nembedded = true\n[load]\nrate = 500\nduration = \"3s\"\n").unwrap();
         assert_eq!(s.load.model, Model::Open);
         assert_eq!(s.load.stages.len(), 1);
@@ -226,6 +233,16 @@ mod tests {
                 "[target]\nembedded = true\naccept = [200]\nreject = [200]\n",
                 "t.toml:4:10",
                 "target.reject: 200 is also in target.accept",
+            ),
+            (
+                "[target]\nembedded = true\nreject = [401, 403]\nforbidden = [403]\n",
+                "t.toml:4:13",
+                "target.forbidden: 403 is also in target.reject",
+            ),
+            (
+                "[target]\nembedded = true\nlimited = [99]\n",
+                "t.toml:3:11",
+                "target.limited: 99 is not an HTTP status",
             ),
             (
                 "[target]\nembedded = true\n[load]\nmodel = \"open\"\n",

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{Loaded, ScenarioError, count, duration};
-use crate::model::{HttpVersion, Placement, StatusSet, TransportKind};
+use crate::model::{HttpVersion, Placement, StatusSet, StatusSets, TransportKind};
 
 /// Typed `[target]` settings.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -21,6 +21,8 @@ pub struct TargetSettings {
     pub body_bytes: usize,
     pub accept: StatusSet,
     pub reject: StatusSet,
+    pub forbidden: StatusSet,
+    pub limited: StatusSet,
     #[serde(with = "secs")]
     pub timeout: Duration,
     #[serde(with = "secs")]
@@ -64,8 +66,10 @@ impl Default for TargetSettings {
             headers: Vec::new(),
             body: Vec::new(),
             body_bytes: 0,
-            accept: StatusSet::Any2xx,
-            reject: StatusSet::List(vec![401, 403]),
+            accept: StatusSets::default().accept,
+            reject: StatusSets::default().reject,
+            forbidden: StatusSets::default().forbidden,
+            limited: StatusSets::default().limited,
             timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(3),
             http: HttpVersion::Http1,
@@ -84,6 +88,16 @@ impl Default for TargetSettings {
 }
 
 impl TargetSettings {
+    /// The status sets that turn an answer into an outcome.
+    pub fn statuses(&self) -> StatusSets {
+        StatusSets {
+            accept: self.accept.clone(),
+            reject: self.reject.clone(),
+            forbidden: self.forbidden.clone(),
+            limited: self.limited.clone(),
+        }
+    }
+
     /// Reads `[target]`; checks each value and the combinations within the section. The URL
     /// may be left out here when a flag gives it.
     pub fn from_section(l: &Loaded) -> Result<Self, ScenarioError> {
@@ -139,12 +153,51 @@ impl TargetSettings {
         if let Some(r) = &section.reject {
             target.reject = statuses(l, r, "target.reject")?;
         }
-        if let (Some(r), StatusSet::List(acc)) = (&section.reject, &target.accept)
-            && let StatusSet::List(rej) = &target.reject
-            && let Some(both) = rej.iter().find(|s| acc.contains(s))
-        {
-            return Err(l.error(r, "target.reject", format!("{both} is also in target.accept")));
+        if let Some(f) = &section.forbidden {
+            target.forbidden = statuses(l, f, "target.forbidden")?;
         }
+        if let Some(v) = &section.limited {
+            target.limited = statuses(l, v, "target.limited")?;
+        }
+        // A status the scenario names in two sets is an error; a default set yields to a
+        // named one (`reject = [401, 403]` makes 403 a rejection, no longer forbidden).
+        let given = [
+            ("target.accept", section.accept.as_ref()),
+            ("target.reject", section.reject.as_ref()),
+            ("target.forbidden", section.forbidden.as_ref()),
+            ("target.limited", section.limited.as_ref()),
+        ];
+        let mut sets = [
+            target.accept.clone(),
+            target.reject.clone(),
+            target.forbidden.clone(),
+            target.limited.clone(),
+        ];
+        for (i, (key, spanned)) in given.iter().enumerate() {
+            let Some(spanned) = spanned else { continue };
+            for (j, (earlier, other)) in given[..i].iter().enumerate() {
+                if other.is_none() {
+                    continue;
+                }
+                if let Some(both) = (100..=599u16).find(|s| sets[i].contains(*s) && sets[j].contains(*s)) {
+                    return Err(l.error(spanned, key, format!("{both} is also in {earlier}")));
+                }
+            }
+        }
+        let named: Vec<StatusSet> = (0..4)
+            .filter(|i| given[*i].1.is_some())
+            .map(|i| sets[i].clone())
+            .collect();
+        for (i, set) in sets.iter_mut().enumerate() {
+            if given[i].1.is_none()
+                && let StatusSet::List(list) = set
+            {
+                list.retain(|s| !named.iter().any(|n| n.contains(*s)));
+            }
+        }
+        let [accept, reject, forbidden, limited] = sets;
+        (target.accept, target.reject, target.forbidden, target.limited) =
+            (accept, reject, forbidden, limited);
         if let Some(v) = &section.timeout {
             target.timeout = duration(l, v, "target.timeout")?;
             if target.timeout.is_zero() {

@@ -34,7 +34,9 @@ fn json_to_toml(v: &serde_json::Value) -> Option<Value> {
 
 fn statuses(s: &StatusSet) -> Option<Value> {
     match s {
+        // An emptied default (it yielded to a named set) comes back the same way.
         StatusSet::Any2xx => None,
+        StatusSet::List(l) if l.is_empty() => None,
         StatusSet::List(l) => Some(Value::Array(
             l.iter().map(|c| Value::Integer(i64::from(*c))).collect(),
         )),
@@ -97,6 +99,11 @@ pub fn to_toml(name: &str, s: &Settings, run: &RunSettings) -> String {
     }
     if let Some(m) = v.max_token_size {
         verifier.insert("max_token_size".into(), Value::Integer(m.unwrap_or(0) as i64));
+    }
+    if let Some(r) = &v.rate_limit {
+        verifier.insert("rate_limit".into(), Value::String(r.rate.to_string()));
+        verifier.insert("rate_limit_key".into(), Value::String(r.key.name().into()));
+        verifier.insert("rate_limit_burst".into(), Value::Integer(i64::from(r.burst)));
     }
     doc.insert("verifier".into(), Value::Table(verifier));
 
@@ -169,7 +176,12 @@ pub fn to_toml(name: &str, s: &Settings, run: &RunSettings) -> String {
     {
         target.insert("body".into(), Value::String(text.into()));
     }
-    for (k, set) in [("accept", &tg.accept), ("reject", &tg.reject)] {
+    for (k, set) in [
+        ("accept", &tg.accept),
+        ("reject", &tg.reject),
+        ("forbidden", &tg.forbidden),
+        ("limited", &tg.limited),
+    ] {
         if let Some(v) = statuses(set) {
             target.insert(k.into(), v);
         }
@@ -245,6 +257,9 @@ pub fn to_toml(name: &str, s: &Settings, run: &RunSettings) -> String {
         load.insert("pool".into(), Value::Integer(p as i64));
     }
     load.insert("grace".into(), dur(l.grace));
+    if l.respect_retry_after {
+        load.insert("respect_retry_after".into(), Value::Boolean(true));
+    }
     doc.insert("load".into(), Value::Table(load));
 
     let mut report = Table::new();

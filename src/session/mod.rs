@@ -631,8 +631,7 @@ impl Session {
             target: self.target.clone(),
             tokens,
             pacer: pacer.clone(),
-            accept: p.run.target.accept.clone(),
-            reject: p.run.target.reject.clone(),
+            statuses: p.run.target.statuses(),
             // This segment's share of the connections (all of them for a single process).
             concurrency: p.run.segment.share_of(l.concurrency).max(1),
             threads: self.client_threads,
@@ -654,6 +653,8 @@ impl Session {
             rotation: self.idp.as_ref().map(|i| i.schedule.clone()),
             segment: p.run.segment,
             start_at: p.run.start_at,
+            rate_limit: p.settings.verifier.rate_limit,
+            respect_retry_after: l.respect_retry_after,
         };
         // Each replay reports its own fetches; the first keeps the preflight's.
         if let Some(i) = &self.idp
@@ -854,7 +855,10 @@ fn start_embedded(
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         path: EMBEDDED_PATH.into(),
         placement: p.run.target.token.clone(),
-        knobs: Knobs::default(),
+        knobs: Knobs {
+            rate_limit: p.settings.verifier.rate_limit,
+            ..Knobs::default()
+        },
         verifier,
         remote,
         follow_header_keys: false,

@@ -194,7 +194,7 @@ impl Session {
         }
         let t = &self.p.run.target;
         if let Some(v) = probes.iter().find(|p| p.class == TokenClass::Valid) {
-            let outcome = Outcome::of_status(v.status, &t.accept, &t.reject);
+            let outcome = t.statuses().outcome(v.status);
             if outcome != Outcome::Accepted && !force {
                 let policy = self.p.settings.policy(self.alg);
                 let kids: Vec<&str> = self.keys.iter().map(|k| k.kid.as_str()).collect();

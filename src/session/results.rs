@@ -300,6 +300,22 @@ pub(super) fn results_of(
             results::encode_histogram(&rec.wake),
         );
     }
+    let rate_limit = crate::stats::limits::RateLimitReport::of(
+        &rec.limits,
+        p.settings.verifier.rate_limit,
+        load.respect_retry_after,
+    );
+    for (key, h) in [
+        (results::RETRY_AFTER_HISTOGRAM, &rec.limits.retry_after_ms),
+        (results::EARLY_HISTOGRAM, &rec.limits.early_by_ms),
+    ] {
+        if !h.is_empty() {
+            histograms.insert(key.into(), results::encode_histogram(h));
+        }
+    }
+    if let Some(r) = &rate_limit {
+        totals.over_limit = r.over_limit;
+    }
     let (status_codes, transport_errors) = results::codes(&rec.main);
     let ended = f.started + f.elapsed;
     let scenario = scenario_as_run(p, load, keys, alg, url);
@@ -380,5 +396,6 @@ pub(super) fn results_of(
         }),
         idp,
         fleet,
+        rate_limit,
     }
 }

@@ -140,6 +140,14 @@ pub struct Merger {
     joined_late_ms: f64,
     missed: u64,
     meta: MetaSums,
+    rate_limit: Option<LimitSums>,
+}
+
+/// The rate-limit counts of the segments so far; each subject's seconds keyed by Unix second.
+#[derive(Default)]
+struct LimitSums {
+    report: crate::stats::limits::RateLimitReport,
+    subjects: BTreeMap<String, BTreeMap<i64, crate::stats::limits::Row>>,
 }
 
 #[derive(Default)]
@@ -259,6 +267,34 @@ impl Merger {
             what,
         };
         self.seen.insert(segment, path.into());
+        if let Some(rl) = &r.rate_limit {
+            let sums = self.rate_limit.get_or_insert_with(|| LimitSums {
+                report: crate::stats::limits::RateLimitReport {
+                    declared: rl.declared,
+                    respect_retry_after: rl.respect_retry_after,
+                    ..Default::default()
+                },
+                subjects: BTreeMap::new(),
+            });
+            let m = &mut sums.report;
+            m.with_retry_after += rl.with_retry_after;
+            m.without_retry_after += rl.without_retry_after;
+            m.early += rl.early;
+            m.obeyed += rl.obeyed;
+            m.waits += rl.waits;
+            m.waited_ms += rl.waited_ms;
+            m.untracked_requests += rl.untracked_requests;
+            let base = start.floor() as i64;
+            for sub in &rl.subjects {
+                let rows = sums.subjects.entry(sub.subject.clone()).or_default();
+                for (i, row) in sub.seconds.iter().enumerate() {
+                    let mine = rows.entry(base + i as i64).or_default();
+                    for k in 0..3 {
+                        mine[k] += row[k];
+                    }
+                }
+            }
+        }
         for (key, h) in decoded {
             match self.histograms.get_mut(&key) {
                 Some(mine) => mine
@@ -283,6 +319,8 @@ impl Merger {
             q.completed += p.completed;
             q.accepted += p.accepted;
             q.rejected += p.rejected;
+            q.forbidden += p.forbidden;
+            q.limited += p.limited;
             q.unexpected_status += p.unexpected_status;
             q.transport_errors += p.transport_errors;
             q.false_accepts += p.false_accepts;
@@ -301,6 +339,8 @@ impl Merger {
         m.completed += t.completed;
         m.accepted += t.accepted;
         m.rejected += t.rejected;
+        m.forbidden += t.forbidden;
+        m.limited += t.limited;
         m.unexpected_status += t.unexpected_status;
         m.transport_errors += t.transport_errors;
         m.cancelled += t.cancelled;
@@ -314,6 +354,7 @@ impl Merger {
         m.rejected_other_reason += t.rejected_other_reason;
         m.stale_key_accepts += t.stale_key_accepts;
         m.rotation_false_rejects += t.rotation_false_rejects;
+        m.over_limit += t.over_limit;
         m.reused_tokens += t.reused_tokens;
         let w = &mut self.warmup;
         w.duration_s = w.duration_s.max(r.warmup.duration_s);
@@ -476,6 +517,34 @@ impl Merger {
             })
             .collect();
         r.samples = self.samples;
+        r.rate_limit = self.rate_limit.map(|sums| {
+            let mut rl = sums.report;
+            let pct = |key: &str| self.histograms.get(key).map(Percentiles::of).unwrap_or_default();
+            rl.retry_after_ms = pct(super::results::RETRY_AFTER_HISTOGRAM);
+            rl.early_by_ms = pct(super::results::EARLY_HISTOGRAM);
+            if let Some(limit) = rl.declared {
+                rl.subjects = sums
+                    .subjects
+                    .iter()
+                    .map(|(name, by_second)| {
+                        let mut rows = Vec::new();
+                        for (unix_s, row) in by_second {
+                            let i = usize::try_from(unix_s - base).unwrap_or(0);
+                            if rows.len() <= i {
+                                rows.resize(i + 1, [0; 3]);
+                            }
+                            for k in 0..3 {
+                                rows[i][k] += row[k];
+                            }
+                        }
+                        crate::stats::limits::subject(name, &rows, &limit)
+                    })
+                    .collect();
+            }
+            rl.over_limit = rl.subjects.iter().filter(|s| s.over_limit).count() as u64;
+            rl
+        });
+        r.totals.over_limit = r.rate_limit.as_ref().map_or(0, |rl| rl.over_limit);
         r.histograms = self
             .histograms
             .iter()

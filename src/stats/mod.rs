@@ -1,6 +1,7 @@
 //! Recording and summarizing: per-worker recorders, the timeline, and the results file.
 
 pub mod inference;
+pub mod limits;
 pub mod merge;
 pub mod recorder;
 pub mod results;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
-use crate::model::{ErrorKind, Judgement, Metric, Outcome, PerJudgement, PerOutcome};
+use crate::model::{ErrorKind, Judgement, Metric, OUTCOMES, Outcome, PerJudgement, PerOutcome};
 use crate::token::classes::TokenClass;
 
 /// Highest latency a histogram tracks, in microseconds (one hour); longer values saturate.
@@ -53,14 +53,14 @@ pub struct ClassTally {
     /// [`MAX_REASONS`] distinct, the rest as `other`.
     pub reasons: BTreeMap<String, u64>,
     /// Latency from the intended send time, per outcome.
-    pub corrected: [Option<Histogram<u64>>; 4],
+    pub corrected: [Option<Histogram<u64>>; OUTCOMES],
     /// Latency from the actual send, per outcome.
-    pub uncorrected: [Option<Histogram<u64>>; 4],
+    pub uncorrected: [Option<Histogram<u64>>; OUTCOMES],
 }
 
 impl ClassTally {
     fn merge(&mut self, other: &ClassTally) {
-        for i in 0..4 {
+        for i in 0..OUTCOMES {
             for (mine, theirs) in [
                 (&mut self.corrected[i], &other.corrected[i]),
                 (&mut self.uncorrected[i], &other.uncorrected[i]),
@@ -192,6 +192,8 @@ pub struct Recorder {
     sample_counts: BTreeMap<(TokenClass, Outcome, Option<u16>, Option<ErrorKind>), usize>,
     /// Per key of a rotating key set (by slot): the answers to the tokens it signed.
     pub keys: Vec<KeyRecord>,
+    /// Rate limiting: `Retry-After` values and, against a declared limit, per subject.
+    pub limits: crate::stats::limits::LimitTally,
 }
 
 /// The answers to the `valid` and `retired_key` tokens one key of a rotating set signed, warmup
@@ -242,7 +244,7 @@ impl KeyRecord {
         }
         let column = match outcome {
             Outcome::Accepted => 0,
-            Outcome::Rejected => 1,
+            Outcome::Rejected | Outcome::Forbidden => 1,
             _ => return,
         };
         let second = ((at_us / 1_000_000) as usize).min(KEY_SECONDS - 1);
@@ -255,7 +257,7 @@ impl KeyRecord {
                 self.accepted += 1;
                 self.first_accept_us = earliest(self.first_accept_us, Some(at_us));
             }
-            (Outcome::Rejected, false) => {
+            (Outcome::Rejected | Outcome::Forbidden, false) => {
                 self.rejected += 1;
                 self.false_rejects += 1;
                 self.last_false_reject_us = self.last_false_reject_us.max(Some(at_us));
@@ -316,6 +318,7 @@ impl Default for Recorder {
             samples: Vec::new(),
             sample_counts: BTreeMap::new(),
             keys: Vec::new(),
+            limits: Default::default(),
         }
     }
 }
@@ -443,6 +446,7 @@ impl Recorder {
         for (m, t) in self.keys.iter_mut().zip(&other.keys) {
             m.merge(t);
         }
+        self.limits.merge(&other.limits);
         for s in &other.samples {
             let n = self
                 .sample_counts
@@ -564,7 +568,7 @@ mod tests {
         b.record(&w);
         a.merge(&b);
         let valid = &a.main.classes[&TokenClass::Valid];
-        assert_eq!(valid.outcomes.0, [2, 0, 0, 0]);
+        assert_eq!(valid.outcomes.0, [2, 0, 0, 0, 0, 0]);
         let c = Percentiles::of(valid.corrected[0].as_ref().unwrap());
         let u = Percentiles::of(valid.uncorrected[0].as_ref().unwrap());
         assert_eq!((c.count, u.count), (2, 2));

@@ -99,6 +99,10 @@ pub struct Results {
     /// their merge (`jwtstorm merge`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fleet: Option<Fleet>,
+    /// Rate limiting: limited answers' `Retry-After`, and the target's limiter observed per
+    /// subject against a declared limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<crate::stats::limits::RateLimitReport>,
 }
 
 /// Which share of a run spread over several processes these results are.
@@ -308,10 +312,17 @@ pub struct Meta {
 pub struct Totals {
     pub scheduled: u64,
     pub sent: u64,
-    /// Responses with a status (accepted + rejected + unexpected_status).
+    /// Responses with a status (accepted + rejected + forbidden + limited + unexpected_status).
     pub completed: u64,
     pub accepted: u64,
     pub rejected: u64,
+    /// Answers in `target.forbidden` (403 by default: a good token without the scope).
+    #[serde(default)]
+    pub forbidden: u64,
+    /// Answers in `target.limited` (429 by default: over a rate limit). Neither accepted nor
+    /// rejected, neither false nor an error.
+    #[serde(default)]
+    pub limited: u64,
     pub unexpected_status: u64,
     pub transport_errors: u64,
     /// Scheduled but without an outcome: never sent before the stop, or cut off in flight.
@@ -336,6 +347,9 @@ pub struct Totals {
     /// `valid` tokens of keys that took over signing during the run, rejected.
     #[serde(default)]
     pub rotation_false_rejects: u64,
+    /// Subjects that got more accepted than the declared rate limit allows.
+    #[serde(default)]
+    pub over_limit: u64,
     pub reused_tokens: u64,
     /// Wall time of the measured phase.
     pub duration_s: f64,
@@ -374,6 +388,8 @@ impl Totals {
             Metric::UnexpectedStatus => self.unexpected_status,
             Metric::Accepted => self.accepted,
             Metric::Rejected => self.rejected,
+            Metric::Forbidden => self.forbidden,
+            Metric::Limited => self.limited,
             Metric::Completed => self.completed,
             Metric::Count => answered,
             Metric::Scheduled => self.scheduled,
@@ -381,6 +397,7 @@ impl Totals {
             Metric::WrongReason => self.rejected_other_reason,
             Metric::StaleKeyAccepts => self.stale_key_accepts,
             Metric::RotationFalseRejects => self.rotation_false_rejects,
+            Metric::OverLimit => self.over_limit,
             Metric::ErrorRate => return (answered + self.scheduled > 0).then(|| self.error_rate()),
             Metric::FalseAcceptRate => {
                 return ratio(self.false_accepts, self.false_accepts + self.correct_rejects);
@@ -389,6 +406,7 @@ impl Totals {
                 return ratio(self.false_rejects, self.false_rejects + self.correct_accepts);
             }
             Metric::UnexpectedStatusRate => return ratio(self.unexpected_status, answered),
+            Metric::LimitedRate => return ratio(self.limited, answered),
             Metric::TransportErrorRate => return ratio(self.transport_errors, answered),
             Metric::Throughput => return Some(self.throughput_rps),
             _ => return None,
@@ -458,11 +476,15 @@ impl ClassResult {
     /// The class's counts as totals (no schedule: classes are counted by answer).
     pub fn totals(&self) -> Totals {
         Totals {
-            completed: self.outcome(Outcome::Accepted)
-                + self.outcome(Outcome::Rejected)
-                + self.outcome(Outcome::UnexpectedStatus),
+            completed: Outcome::ALL
+                .iter()
+                .filter(|o| o.has_status())
+                .map(|o| self.outcome(*o))
+                .sum(),
             accepted: self.outcome(Outcome::Accepted),
             rejected: self.outcome(Outcome::Rejected),
+            forbidden: self.outcome(Outcome::Forbidden),
+            limited: self.outcome(Outcome::Limited),
             unexpected_status: self.outcome(Outcome::UnexpectedStatus),
             transport_errors: self.outcome(Outcome::TransportError),
             correct_accepts: self.judged(Judgement::CorrectAccept),
@@ -499,6 +521,10 @@ pub struct ClassLatency {
 pub const WAKE_HISTOGRAM: &str = "schedule/wake";
 /// The key of the send lag of every sent request (open model) in [`Results::histograms`].
 pub const LAG_HISTOGRAM: &str = "schedule/lag";
+/// The key of limited answers' `Retry-After` (milliseconds) in [`Results::histograms`].
+pub const RETRY_AFTER_HISTOGRAM: &str = "limits/retry_after_ms";
+/// The key of how much too soon limited callers sent again (milliseconds).
+pub const EARLY_HISTOGRAM: &str = "limits/early_by_ms";
 
 /// SHA-256 (hex) of the scenario as run, as results.json holds it: segments of one run have
 /// the same.
@@ -533,7 +559,8 @@ pub fn decode_histogram(text: &str) -> Result<Histogram<u64>, String> {
 fn responses(t: &ClassTally, corrected: bool) -> Option<Histogram<u64>> {
     let hs = if corrected { &t.corrected } else { &t.uncorrected };
     let mut all: Option<Histogram<u64>> = None;
-    for h in hs[..3].iter().flatten() {
+    // Every outcome with a status: transport errors (last) have no response.
+    for h in hs[..crate::model::OUTCOMES - 1].iter().flatten() {
         all.get_or_insert_with(histogram).add(h).expect("same bounds");
     }
     all
@@ -550,6 +577,8 @@ pub fn totals(t: &Tally, scheduled: u64, duration_s: f64) -> Totals {
         completed,
         accepted: o[Outcome::Accepted],
         rejected: o[Outcome::Rejected],
+        forbidden: o[Outcome::Forbidden],
+        limited: o[Outcome::Limited],
         unexpected_status: o[Outcome::UnexpectedStatus],
         transport_errors: o[Outcome::TransportError],
         cancelled: t.not_sent + t.aborted,
@@ -564,6 +593,7 @@ pub fn totals(t: &Tally, scheduled: u64, duration_s: f64) -> Totals {
         // Set from the per-key records, which a rotation fills (warmup included).
         stale_key_accepts: 0,
         rotation_false_rejects: 0,
+        over_limit: 0,
         reused_tokens: t.reused,
         duration_s,
         throughput_rps: if duration_s > 0.0 {

@@ -49,12 +49,15 @@ impl Second {
             completed: o.completed(),
             accepted: o[Outcome::Accepted],
             rejected: o[Outcome::Rejected],
+            forbidden: o[Outcome::Forbidden],
+            limited: o[Outcome::Limited],
             unexpected_status: o[Outcome::UnexpectedStatus],
             transport_errors: o[Outcome::TransportError],
             false_accepts: self.false_accepts,
             false_rejects: self.false_rejects,
             correct_accepts: o[Outcome::Accepted].saturating_sub(self.false_accepts),
-            correct_rejects: o[Outcome::Rejected].saturating_sub(self.false_rejects),
+            correct_rejects: (o[Outcome::Rejected] + o[Outcome::Forbidden])
+                .saturating_sub(self.false_rejects),
             ..Totals::default()
         }
     }
@@ -79,6 +82,10 @@ pub struct Point {
     pub completed: u64,
     pub accepted: u64,
     pub rejected: u64,
+    #[serde(default)]
+    pub forbidden: u64,
+    #[serde(default)]
+    pub limited: u64,
     pub unexpected_status: u64,
     pub transport_errors: u64,
     pub false_accepts: u64,
@@ -164,6 +171,8 @@ fn point(second: u32, s: &Second) -> Point {
         completed: s.outcomes.total(),
         accepted: s.outcomes[Outcome::Accepted],
         rejected: s.outcomes[Outcome::Rejected],
+        forbidden: s.outcomes[Outcome::Forbidden],
+        limited: s.outcomes[Outcome::Limited],
         unexpected_status: s.outcomes[Outcome::UnexpectedStatus],
         transport_errors: s.outcomes[Outcome::TransportError],
         false_accepts: s.false_accepts,

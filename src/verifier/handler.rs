@@ -33,6 +33,8 @@ pub(super) struct State {
     pub(super) health_body: Bytes,
     pub(super) metrics: Arc<Metrics>,
     pub(super) limit: Option<Semaphore>,
+    /// The rate limit on verified tokens.
+    pub(super) limiter: Option<super::limit::Limiter>,
     pub(super) started: Instant,
     pub(super) requests: AtomicU64,
 }
@@ -178,6 +180,22 @@ pub(super) async fn verify_response(state: &State, token: &[u8]) -> Resp {
     state.metrics.observe(started.elapsed());
     match result {
         Ok(v) => {
+            // Only a verified token has an identity to count: a forgery cannot spend a real
+            // subject's budget.
+            if let Some(limiter) = &state.limiter
+                && let Err(wait) = limiter.take(v.sub.as_deref(), Instant::now())
+            {
+                state.metrics.limited.fetch_add(1, Ordering::Relaxed);
+                let secs = super::limit::retry_after_seconds(wait);
+                let mut r = respond(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "application/json",
+                    Bytes::from(format!("{{\"error\":\"rate_limited\",\"retry_after\":{secs}}}")),
+                );
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+                return r;
+            }
             state.metrics.accepted.fetch_add(1, Ordering::Relaxed);
             let body = json!({"sub": v.sub, "kid": v.kid, "exp": v.exp});
             respond(StatusCode::OK, "application/json", Bytes::from(body.to_string()))

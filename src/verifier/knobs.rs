@@ -46,6 +46,9 @@ pub struct Knobs {
     /// State another reason than the real one (`expired` answered as `bad_signature`): a
     /// verifier that rejects for the wrong reason, for testing reason-aware judging.
     pub misreport: Vec<(super::verify::Reason, super::verify::Reason)>,
+    /// Answer 429 with `Retry-After` to verified tokens over this limit (token bucket per
+    /// subject or global).
+    pub rate_limit: Option<crate::model::RateLimit>,
 }
 
 impl Knobs {
@@ -56,6 +59,7 @@ impl Knobs {
                 Delay::Uniform(a, b) => format!("{a:?}..{b:?}"),
             }),
             "max_concurrency": self.max_concurrency,
+            "rate_limit": self.rate_limit.map(|l| format!("{} per {} (burst {})", l.rate, l.key.name(), l.burst)),
             "stall": self.stall.map(|(s, e)| format!("{s:?} every {e:?}")),
             "fail_rate": self.fail_rate,
             "close_rate": self.close_rate,

@@ -14,6 +14,8 @@ const BUCKETS: [f64; 12] = [
 #[derive(Debug, Default)]
 pub struct Metrics {
     pub accepted: AtomicU64,
+    /// Verified tokens answered 429: over the rate limit.
+    pub limited: AtomicU64,
     pub(super) rejected: [AtomicU64; Reason::ALL.len()],
     pub injected_500: AtomicU64,
     pub injected_close: AtomicU64,
@@ -58,6 +60,11 @@ impl Metrics {
             s,
             "jwtstorm_server_requests_total{{outcome=\"accepted\",reason=\"\"}} {}",
             self.accepted.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            s,
+            "jwtstorm_server_requests_total{{outcome=\"limited\",reason=\"rate_limit\"}} {}",
+            self.limited.load(Ordering::Relaxed)
         );
         for r in Reason::ALL {
             let _ = writeln!(

@@ -4,6 +4,7 @@
 pub mod handler;
 pub mod inspect;
 pub mod knobs;
+pub mod limit;
 pub mod metrics;
 pub mod remote;
 pub mod server;

@@ -223,6 +223,7 @@ pub async fn start(cfg: ServerConfig) -> std::io::Result<RunningServer> {
         path: cfg.path,
         placement: cfg.placement,
         limit: cfg.knobs.max_concurrency.map(Semaphore::new),
+        limiter: cfg.knobs.rate_limit.map(super::limit::Limiter::new),
         knobs: cfg.knobs,
         verifier: cfg.verifier,
         remote,

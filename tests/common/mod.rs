@@ -167,7 +167,7 @@ pub fn assert_accounted(r: &Value) {
     );
     assert_eq!(
         n(t, "completed"),
-        n(t, "accepted") + n(t, "rejected") + n(t, "unexpected_status")
+        n(t, "accepted") + n(t, "rejected") + n(t, "forbidden") + n(t, "limited") + n(t, "unexpected_status")
     );
     let classes = r["classes"].as_object().unwrap();
     let total: u64 = classes.values().map(|c| n(c, "count")).sum();

@@ -136,7 +136,7 @@ pub const PALETTE: [RGBColor; 8] = [
 pub const ALARM: RGBColor = RGBColor(214, 39, 40);
 
 /// The merged histogram of `class` (or every class with `None`) for the response outcomes
-/// (accepted, rejected, unexpected status), corrected or not.
+/// (every outcome with a status), corrected or not.
 pub fn merged(
     r: &Results,
     class: Option<&str>,
@@ -161,7 +161,13 @@ pub fn merged(
 }
 
 /// The outcomes that carry a response.
-pub const RESPONSES: [&str; 3] = ["accepted", "rejected", "unexpected_status"];
+pub const RESPONSES: [&str; 5] = [
+    "accepted",
+    "rejected",
+    "forbidden",
+    "limited",
+    "unexpected_status",
+];
 
 /// Milliseconds from microseconds.
 pub fn ms(us: u64) -> f64 {

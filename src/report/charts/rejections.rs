@@ -19,9 +19,11 @@ fn label_at(labels: &[String], v: f64) -> String {
     labels.get(v.round() as usize).cloned().unwrap_or_default()
 }
 
-const OUTCOMES: [(&str, usize); 4] = [
+const OUTCOMES: [(&str, usize); 6] = [
     ("accepted", 2),
     ("rejected", 0),
+    ("forbidden", 5),
+    ("limited", 7),
     ("unexpected_status", 1),
     ("transport_error", 6),
 ];
@@ -48,7 +50,16 @@ pub fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, r: &Results) -> C
         .label_style((FONT, 12))
         .draw()
         .map_err(err)?;
+    // Forbidden and limited answers are drawn (and named in the legend) only when there are any.
+    let present = |name: &str| {
+        classes
+            .iter()
+            .any(|(_, cr)| cr.outcomes.get(name).is_some_and(|n| *n > 0))
+    };
     for (name, palette) in OUTCOMES {
+        if matches!(name, "forbidden" | "limited") && !present(name) {
+            continue;
+        }
         let color = PALETTE[palette];
         c.draw_series(classes.iter().enumerate().map(|(i, (_, cr))| {
             let before: u64 = OUTCOMES
