@@ -492,3 +492,73 @@ fn a_results_file_with_a_strange_fleet_is_reported_not_a_panic() {
     let md = std::fs::read_to_string(f.dir.path().join("re/summary.md")).unwrap();
     assert!(md.contains("segment 0 of 2 (run éééééééééééé"), "{md}");
 }
+
+#[test]
+fn a_limiter_seen_by_two_segments_is_judged_on_their_merge() {
+    let f = Fixture::new(
+        "url = \"http://127.0.0.1:1/protected\"",
+        "rate = 200\nduration = \"4s\"\nconcurrency = 8",
+        "count = 800\nmix = { valid = 1 }\nclaims = { sub = { one_of = [\"ann\", \"bob\"] } }",
+    );
+    std::fs::write(
+        f.scenario(),
+        std::fs::read_to_string(f.scenario())
+            .unwrap()
+            .replace("[verifier]\n", "[verifier]\nrate_limit = \"40/s\"\n"),
+    )
+    .unwrap();
+    let s = Settings::from_scenario(&Loaded::read(&f.scenario()).unwrap()).unwrap();
+    let limit = s.verifier.rate_limit.expect("declared");
+    // The verifier's limiter sees both segments' requests: 40/s per subject across the fleet.
+    let server = Server::hs256(
+        s.policy(Algorithm::HS256),
+        Knobs {
+            rate_limit: Some(limit),
+            ..Knobs::default()
+        },
+    );
+    let start = at(3);
+    let children: Vec<_> = (0..2)
+        .map(|i| segment(&f, &server.url(), i, 2, &start, &[]))
+        .collect();
+    children.into_iter().for_each(wait_ok);
+    let segments = f.dir.path().join("segments");
+    let merged_dir = f.dir.path().join("merged");
+    let (code, stdout, stderr) = merge(&[segments.to_str().unwrap(), "--out", merged_dir.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let r = read_results(&merged_dir);
+    assert_accounted(&r);
+    let limited = server
+        .metrics()
+        .limited
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!(limited > 0);
+    assert_eq!(n(&r, "totals.limited"), limited);
+    assert_eq!(n(&r, "rate_limit.with_retry_after"), limited);
+    let subjects = r["rate_limit"]["subjects"].as_array().unwrap();
+    assert_eq!(subjects.len(), 2);
+    for s in subjects {
+        // Each segment saw half of a subject's traffic; the merge sees all of it, and so finds
+        // the fleet-wide limit (each segment alone would see about 20/s accepted).
+        let seg_sent: u64 = (0..2)
+            .map(|i| {
+                let seg = read_results(&segments.join(format!("seg-{i}")));
+                seg["rate_limit"]["subjects"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|x| x["subject"] == s["subject"])
+                    .map_or(0, |x| n(x, "sent"))
+            })
+            .sum();
+        assert_eq!(n(s, "sent"), seg_sent, "{s}");
+        let effective = p(s, "effective_per_s");
+        assert!(
+            (32.0..=48.0).contains(&effective),
+            "{}: {effective}/s",
+            s["subject"]
+        );
+        assert_eq!(s["over_limit"], false, "{s}");
+    }
+    assert_eq!(n(&r, "totals.over_limit"), 0);
+}
