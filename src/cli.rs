@@ -156,6 +156,13 @@ pub struct PolicyArgs {
     /// Reject tokens longer than this many bytes (default 8192; 0: no limit).
     #[arg(long, value_name = "BYTES", help_heading = "Verifier policy")]
     pub max_token_size: Option<usize>,
+    /// The scope a verified token must carry; without it: 403 insufficient_scope (minted
+    /// tokens carry it, `insufficient_scope` tokens another).
+    #[arg(long, value_name = "SCOPE", help_heading = "Verifier policy")]
+    pub required_scope: Option<String>,
+    /// The claim that holds the scopes: scope (a space-separated string) or scp (an array).
+    #[arg(long, value_name = "scope|scp", help_heading = "Verifier policy")]
+    pub scope_claim: Option<String>,
 }
 
 /// The token flags `run`, `validate` and `capacity` take (as `mint` does, without `-n`, which
@@ -364,6 +371,10 @@ pub struct ServeArgs {
     /// Close each connection after N responses (Connection: close), like a keep-alive limit.
     #[arg(long, value_name = "N", help_heading = "Test knobs")]
     pub keepalive_max: Option<u64>,
+    /// A further protected path that needs a scope, PATH=SCOPE (repeatable): `/admin=admin`
+    /// answers 403 insufficient_scope to verified tokens without `admin`.
+    #[arg(long = "scope", value_name = "PATH=SCOPE", help_heading = "API checks")]
+    pub scopes: Vec<String>,
     /// Answer 429 with Retry-After to verified tokens over this rate (N/s, N/m or N/h), a token
     /// bucket per --rate-limit-key holding --rate-limit-burst requests.
     #[arg(long, value_name = "N/s", help_heading = "API checks")]

@@ -65,7 +65,11 @@ fn jsonwebtoken_accepts(token: &str, keys: &[KeyMaterial], policy: &Policy) -> b
 }
 
 fn check_alg(alg: Algorithm, n_keys: usize) {
-    let policy = strict_policy(alg);
+    check_policy(alg, n_keys, strict_policy(alg));
+}
+
+/// The labels under `policy`; a required scope replaces the template's own `scope` claim.
+fn check_policy(alg: Algorithm, n_keys: usize, policy: Policy) {
     let keys: Vec<KeyMaterial> = (0..n_keys)
         .map(|_| KeyMaterial::generate(alg, Some(2048)).unwrap())
         .collect();
@@ -77,9 +81,12 @@ fn check_alg(alg: Algorithm, n_keys: usize) {
     let applicable: BTreeSet<TokenClass> = mix.iter().map(|m| m.0).collect();
     let count = if alg::family(alg) == Family::Rsa { 160 } else { 400 };
     let now = now();
-    let claims: BTreeMap<String, serde_json::Value> =
+    let mut claims: BTreeMap<String, serde_json::Value> =
         serde_json::from_str(r#"{"sub":"user-{i}","scope":"orders:read","tier":{"one_of":["free","pro"]}}"#)
             .unwrap();
+    if policy.required_scope.is_some() {
+        claims.remove("scope");
+    }
     let minter = Minter::new(MintConfig {
         alg,
         keys: keys.clone(),
@@ -109,22 +116,33 @@ fn check_alg(alg: Algorithm, n_keys: usize) {
         let (class, expect) = minter.mint_into(i, &mut out, &mut scratch);
         seen.insert(class);
         let token = std::str::from_utf8(&out).unwrap();
+        let deserved = expect.deserved_at(now);
         let want = expect.accepts_at(now);
         assert_eq!(
             want,
             class.should_accept(),
             "{alg:?} {class}: label at minting time"
         );
+        // A token without the scope is good in every other way: jsonwebtoken, which has no
+        // opinion on scopes, accepts it, and the reference verifier verifies it, then finds
+        // the scope missing.
+        let forbid = deserved == jwtstorm::model::Deserved::Forbid;
+        assert_eq!(forbid, class == TokenClass::InsufficientScope, "{alg:?} {class}");
         assert_eq!(
             jsonwebtoken_accepts(token, &keys, &policy),
-            want,
+            want || forbid,
             "{alg:?} {class} token {i}: jsonwebtoken disagrees with the label {expect}: {token}"
         );
         match verifier.verify(token.as_bytes(), now) {
-            Ok(_) => assert!(
-                want,
-                "{alg:?} {class}: reference verifier accepted a negative token"
-            ),
+            Ok(v) => {
+                assert!(
+                    want || forbid,
+                    "{alg:?} {class}: reference verifier accepted a negative token"
+                );
+                if let Some(scope) = &policy.required_scope {
+                    assert_eq!(v.has_scope(scope), want, "{alg:?} {class}: scope {:?}", v.scopes);
+                }
+            }
             Err(reason) => {
                 assert!(
                     !want,
@@ -143,6 +161,25 @@ fn check_alg(alg: Algorithm, n_keys: usize) {
         }
     }
     assert_eq!(seen, applicable, "{alg:?}: every applicable class was minted");
+}
+
+#[test]
+fn labels_hold_with_a_required_scope() {
+    use jwtstorm::token::policy::ScopeClaim;
+    for (alg, claim) in [
+        (Algorithm::HS256, ScopeClaim::Scope),
+        (Algorithm::ES256, ScopeClaim::Scp),
+    ] {
+        check_policy(
+            alg,
+            1,
+            Policy {
+                required_scope: Some("orders:write".into()),
+                scope_claim: claim,
+                ..strict_policy(alg)
+            },
+        );
+    }
 }
 
 #[test]

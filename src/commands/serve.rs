@@ -136,7 +136,38 @@ pub fn run(args: ServeArgs) -> Result<i32, Failure> {
             }
         }
     }
+    let mut scoped_paths: Vec<(String, String)> = Vec::new();
+    for spec in &args.scopes {
+        let parsed = spec.split_once('=').and_then(|(path, scope)| {
+            let (path, scope) = (path.trim(), scope.trim());
+            (path.starts_with('/') && !path.contains(['?', '#', ' ']))
+                .then(|| (path.to_string(), scope.to_string()))
+        });
+        let Some((path, scope)) = parsed else {
+            return Err(anyhow::anyhow!(
+                "--scope '{spec}': expected PATH=SCOPE, a path starting with / and a scope, such as /admin=admin"
+            ))
+            .or_bad_input();
+        };
+        crate::scenario::resolve::check_scope(&scope)
+            .map_err(|e| anyhow::anyhow!("--scope '{spec}': {e}"))
+            .or_bad_input()?;
+        if ["/healthz", "/metrics", "/.well-known/jwks.json"].contains(&path.as_str()) {
+            return Err(anyhow::anyhow!(
+                "--scope '{spec}': {path} is one of the server's own routes"
+            ))
+            .or_bad_input();
+        }
+        if path == args.path || scoped_paths.iter().any(|(p, _)| *p == path) {
+            return Err(anyhow::anyhow!(
+                "--scope '{spec}': {path} is already protected (the main path's scope is --required-scope)"
+            ))
+            .or_bad_input();
+        }
+        scoped_paths.push((path, scope));
+    }
     let knobs = Knobs {
+        scoped_paths,
         misreport,
         delay,
         max_concurrency: args.max_concurrency,

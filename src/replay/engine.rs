@@ -561,7 +561,11 @@ async fn connection<T: Transport + Send + Sync>(
             .borrow_mut()
             .sent(begin.duration_since(start).as_secs() as u32);
         let now_unix = shared.start_unix + begin.duration_since(start).as_secs_f64();
-        let deserved = Deserved::of(!retired && expect.accepts_at(now_unix.floor() as i64));
+        let deserved = if retired {
+            Deserved::Reject
+        } else {
+            expect.deserved_at(now_unix.floor() as i64)
+        };
         let near_boundary = !retired && expect.near_boundary(now_unix, plan.boundary_guard.as_secs_f64());
 
         // Whose budget the request spends, for a token a correct verifier lets in (a limiter

@@ -172,6 +172,13 @@ fn apply_policy_args(s: &mut Settings, p: &PolicyArgs) -> Result<(), FlagError> 
         }
         v.max_token_size = Some(if m == 0 { None } else { Some(m) });
     }
+    if let Some(sc) = &p.required_scope {
+        crate::scenario::resolve::check_scope(sc).map_err(|e| flag(format!("--required-scope: {e}")))?;
+        v.required_scope = Some(sc.clone());
+    }
+    if let Some(c) = &p.scope_claim {
+        v.scope_claim = Some(c.parse().map_err(|e| flag(format!("--scope-claim: {e}")))?);
+    }
     Ok(())
 }
 

@@ -217,6 +217,10 @@ pub struct VerifierSection {
     pub rate_limit_key: Option<Spanned<String>>,
     /// Requests a full bucket lets through at once (default: one second's worth).
     pub rate_limit_burst: Option<Spanned<i64>>,
+    /// The scope a verified token must carry (403 without it).
+    pub required_scope: Option<Spanned<String>>,
+    /// `scope` (a space-separated string, default) or `scp` (an array).
+    pub scope_claim: Option<Spanned<String>>,
 }
 
 /// `[tokens]`: what to mint.

@@ -50,6 +50,8 @@ pub struct PolicySettings {
     pub max_token_size: Option<Option<usize>>,
     /// The rate limit the target declares on verified tokens.
     pub rate_limit: Option<crate::model::RateLimit>,
+    pub required_scope: Option<String>,
+    pub scope_claim: Option<crate::token::policy::ScopeClaim>,
 }
 
 /// Typed `[tokens]` settings.
@@ -110,6 +112,21 @@ pub struct Settings {
     pub keys: KeySettings,
     pub verifier: PolicySettings,
     pub tokens: TokenSettings,
+}
+
+/// Checks a scope: one RFC 6749 scope-token (printable ASCII, no space, quote or backslash).
+pub fn check_scope(s: &str) -> Result<(), String> {
+    let ok = !s.is_empty()
+        && s.len() <= 256
+        && s.bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "'{s}' is not one scope: printable ASCII without spaces, quotes or backslashes, up to 256 characters"
+        ))
+    }
 }
 
 /// `verifier.rate_limit`, with its key and burst (which need it).
@@ -358,6 +375,17 @@ impl Settings {
             s.verifier.max_token_size = Some(if n == 0 { None } else { Some(n as usize) });
         }
         s.verifier.rate_limit = rate_limit(l, v)?;
+        if let Some(sc) = &v.required_scope {
+            check_scope(sc.get_ref()).map_err(|e| l.error(sc, "verifier.required_scope", e))?;
+            s.verifier.required_scope = Some(sc.get_ref().clone());
+        }
+        if let Some(c) = &v.scope_claim {
+            s.verifier.scope_claim = Some(
+                c.get_ref()
+                    .parse()
+                    .map_err(|e| l.error(c, "verifier.scope_claim", e))?,
+            );
+        }
 
         // [tokens]
         let t = &sc.tokens;
@@ -493,6 +521,10 @@ impl Settings {
         }
         if let Some(m) = v.max_token_size {
             p.max_token_size = m;
+        }
+        p.required_scope = v.required_scope.clone();
+        if let Some(c) = v.scope_claim {
+            p.scope_claim = c;
         }
         p
     }

@@ -100,6 +100,12 @@ pub fn to_toml(name: &str, s: &Settings, run: &RunSettings) -> String {
     if let Some(m) = v.max_token_size {
         verifier.insert("max_token_size".into(), Value::Integer(m.unwrap_or(0) as i64));
     }
+    if let Some(sc) = &v.required_scope {
+        verifier.insert("required_scope".into(), Value::String(sc.clone()));
+    }
+    if let Some(c) = v.scope_claim {
+        verifier.insert("scope_claim".into(), Value::String(c.name().into()));
+    }
     if let Some(r) = &v.rate_limit {
         verifier.insert("rate_limit".into(), Value::String(r.rate.to_string()));
         verifier.insert("rate_limit_key".into(), Value::String(r.key.name().into()));

@@ -7,6 +7,7 @@ use std::str::FromStr;
 use jsonwebtoken::Algorithm;
 use serde::{Deserialize, Serialize};
 
+use crate::model::Deserved;
 use crate::model::alg::{self, Family};
 use crate::token::policy::Policy;
 
@@ -62,6 +63,8 @@ classes! {
         "aud names another API; needs verifier.audience.";
     WrongIssuer = "wrong_issuer", "wrong_issuer",
         "iss names another issuer; needs verifier.issuer.";
+    InsufficientScope = "insufficient_scope", "insufficient_scope",
+        "Valid in every way, but its scope claim lacks verifier.required_scope (it holds only \"jwtstorm:no-such-scope\"); needs verifier.required_scope. Refused 403 (RFC 6750 insufficient_scope) while valid, 401 once expired.";
     MissingExp = "missing_exp", "missing_claim",
         "No exp claim; needs exp among the required claims (the default).";
     Malformed = "malformed", "malformed",
@@ -143,6 +146,9 @@ impl TokenClass {
             TokenClass::WrongIssuer if policy.issuer.is_none() => {
                 Some(format!("{self} needs verifier.issuer"))
             }
+            TokenClass::InsufficientScope if policy.required_scope.is_none() => {
+                Some(format!("{self} needs verifier.required_scope"))
+            }
             TokenClass::MissingExp if !policy.requires("exp") => {
                 Some(format!("{self} needs \"exp\" in verifier.required_claims"))
             }
@@ -192,15 +198,36 @@ pub enum Expect {
     Reject,
     /// Accepted when `from <= now < until` (Unix seconds; either end may be open), else rejected.
     AcceptWithin { from: Option<i64>, until: Option<i64> },
+    /// A good token without the right: refused with 403 (forbidden) when `from <= now < until`,
+    /// rejected (401) outside that window.
+    ForbidWithin { from: Option<i64>, until: Option<i64> },
 }
 
 impl Expect {
     /// Whether a correct verifier accepts the token at Unix time `now`.
     pub fn accepts_at(self, now: i64) -> bool {
         match self {
-            Expect::Reject => false,
-            Expect::AcceptWithin { from, until } => {
-                from.is_none_or(|f| now >= f) && until.is_none_or(|u| now < u)
+            Expect::Reject | Expect::ForbidWithin { .. } => false,
+            Expect::AcceptWithin { from, until } => within(from, until, now),
+        }
+    }
+
+    /// The answer a correct verifier owes the token at Unix time `now`.
+    pub fn deserved_at(self, now: i64) -> Deserved {
+        match self {
+            Expect::Reject => Deserved::Reject,
+            Expect::AcceptWithin { from, until } if within(from, until, now) => Deserved::Accept,
+            Expect::ForbidWithin { from, until } if within(from, until, now) => Deserved::Forbid,
+            _ => Deserved::Reject,
+        }
+    }
+
+    /// The window, for a windowed expectation.
+    fn window(self) -> Option<(Option<i64>, Option<i64>)> {
+        match self {
+            Expect::Reject => None,
+            Expect::AcceptWithin { from, until } | Expect::ForbidWithin { from, until } => {
+                Some((from, until))
             }
         }
     }
@@ -209,9 +236,9 @@ impl Expect {
     /// a boundary of the window: a verifier that reads the clock a moment later, or in whole
     /// seconds, may then rightly give either answer.
     pub fn near_boundary(self, now: f64, guard: f64) -> bool {
-        match self {
-            Expect::Reject => false,
-            Expect::AcceptWithin { from, until } => [from, until]
+        match self.window() {
+            None => false,
+            Some((from, until)) => [from, until]
                 .into_iter()
                 .flatten()
                 .any(|b| (now - b as f64).abs() < guard / 2.0),
@@ -220,21 +247,27 @@ impl Expect {
 
     /// Whether the answer depends on when the token is sent.
     pub fn time_bound(self) -> bool {
-        matches!(self, Expect::AcceptWithin { from, until } if from.is_some() || until.is_some())
+        matches!(self.window(), Some((from, until)) if from.is_some() || until.is_some())
     }
 }
 
+fn within(from: Option<i64>, until: Option<i64>, now: i64) -> bool {
+    from.is_none_or(|f| now >= f) && until.is_none_or(|u| now < u)
+}
+
 impl fmt::Display for Expect {
-    /// `reject`, `accept`, or `accept@FROM..UNTIL` (either bound may be empty).
+    /// `reject`, `accept`, `accept@FROM..UNTIL` (either bound may be empty), `forbid` or
+    /// `forbid@FROM..UNTIL`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Expect::Reject => f.write_str("reject"),
-            Expect::AcceptWithin {
-                from: None,
-                until: None,
-            } => f.write_str("accept"),
-            Expect::AcceptWithin { from, until } => {
-                f.write_str("accept@")?;
+        let (word, from, until) = match *self {
+            Expect::Reject => return f.write_str("reject"),
+            Expect::AcceptWithin { from, until } => ("accept", from, until),
+            Expect::ForbidWithin { from, until } => ("forbid", from, until),
+        };
+        match (from, until) {
+            (None, None) => f.write_str(word),
+            (from, until) => {
+                write!(f, "{word}@")?;
                 if let Some(v) = from {
                     write!(f, "{v}")?;
                 }
@@ -251,16 +284,19 @@ impl fmt::Display for Expect {
 impl FromStr for Expect {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || format!("invalid expectation '{s}'; expected reject, accept or accept@FROM..UNTIL");
-        match s {
-            "reject" => Ok(Expect::Reject),
-            "accept" => Ok(Expect::AcceptWithin {
-                from: None,
-                until: None,
-            }),
-            _ => {
-                let window = s.strip_prefix("accept@").ok_or_else(bad)?;
-                let (a, b) = window.split_once("..").ok_or_else(bad)?;
+        let bad = || {
+            format!(
+                "invalid expectation '{s}'; expected reject, accept, accept@FROM..UNTIL, forbid or forbid@FROM..UNTIL"
+            )
+        };
+        let (word, window) = match s.split_once('@') {
+            Some((w, rest)) => (w, Some(rest)),
+            None => (s, None),
+        };
+        let (from, until) = match window {
+            None => (None, None),
+            Some(w) => {
+                let (a, b) = w.split_once("..").ok_or_else(bad)?;
                 let num = |t: &str| -> Result<Option<i64>, String> {
                     if t.is_empty() {
                         Ok(None)
@@ -268,11 +304,14 @@ impl FromStr for Expect {
                         t.parse().map(Some).map_err(|_| bad())
                     }
                 };
-                Ok(Expect::AcceptWithin {
-                    from: num(a)?,
-                    until: num(b)?,
-                })
+                (num(a)?, num(b)?)
             }
+        };
+        match word {
+            "reject" if window.is_none() => Ok(Expect::Reject),
+            "accept" => Ok(Expect::AcceptWithin { from, until }),
+            "forbid" => Ok(Expect::ForbidWithin { from, until }),
+            _ => Err(bad()),
         }
     }
 }
@@ -339,5 +378,18 @@ mod tests {
         assert!(!w.accepts_at(49) && w.accepts_at(50) && w.accepts_at(99) && !w.accepts_at(100));
         assert!(!Expect::Reject.accepts_at(0));
         assert!("accept@x..".parse::<Expect>().is_err());
+        assert!("reject@1..2".parse::<Expect>().is_err());
+        let f = Expect::ForbidWithin {
+            from: None,
+            until: Some(100),
+        };
+        assert_eq!(f.to_string(), "forbid@..100");
+        assert_eq!("forbid@..100".parse::<Expect>().unwrap(), f);
+        assert_eq!("forbid".parse::<Expect>().unwrap().to_string(), "forbid");
+        assert!(!f.accepts_at(50) && f.time_bound());
+        assert_eq!(f.deserved_at(50), Deserved::Forbid);
+        assert_eq!(f.deserved_at(100), Deserved::Reject);
+        assert_eq!(w.deserved_at(60), Deserved::Accept);
+        assert!(f.near_boundary(100.2, 1.0));
     }
 }

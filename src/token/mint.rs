@@ -62,6 +62,8 @@ pub enum MintError {
     Keys(String),
     #[error("tokens: {0}")]
     Times(String),
+    #[error("tokens.claims: {0}")]
+    Claims(String),
 }
 
 struct PreparedKey {
@@ -129,6 +131,12 @@ impl Minter {
         }
         if cfg.nbf_offset.is_some_and(|o| o.unsigned_abs() > longest) {
             return Err(MintError::Times("the nbf offset is at most 366 days".into()));
+        }
+        if cfg.policy.required_scope.is_some() && cfg.claims.has(cfg.policy.scope_claim.name()) {
+            return Err(MintError::Claims(format!(
+                "claim '{}' is set by jwtstorm when verifier.required_scope is set (every token but insufficient_scope carries the required scope); remove it from claims",
+                cfg.policy.scope_claim.name()
+            )));
         }
         let mut cumulative = Vec::new();
         let mut total = 0.0;
@@ -298,16 +306,20 @@ impl Minter {
         let mut expect = Expect::Reject;
         let mut claims = Overrides::default();
         match class {
-            TokenClass::Valid => {
+            TokenClass::Valid | TokenClass::InsufficientScope => {
                 let from = if self.cfg.policy.check_nbf {
                     times.nbf.map(|n| n - leeway)
                 } else {
                     None
                 };
-                expect = Expect::AcceptWithin {
-                    from,
-                    // RFC 7519 4.1.4: valid while now < exp (+ leeway).
-                    until: times.exp.map(|e| e + leeway),
+                // RFC 7519 4.1.4: valid while now < exp (+ leeway).
+                let until = times.exp.map(|e| e + leeway);
+                expect = if class == TokenClass::Valid {
+                    Expect::AcceptWithin { from, until }
+                } else {
+                    // A good token without the scope: 403 while it is good, 401 after.
+                    claims.lacks_scope = true;
+                    Expect::ForbidWithin { from, until }
                 };
             }
             TokenClass::Expired => {
@@ -356,6 +368,7 @@ impl Minter {
             TokenClass::X5uInjection => Some((&key.x5u_header, &self.attacker, false)),
             TokenClass::BadSignature => Some((&key.header, &key.signer, true)),
             TokenClass::Valid
+            | TokenClass::InsufficientScope
             | TokenClass::Expired
             | TokenClass::NotYetValid
             | TokenClass::MissingExp
@@ -568,6 +581,17 @@ impl Minter {
             sep(out);
             let _ = write!(out, "\"jti\":\"{:016x}\"", rng::jti(self.cfg.seed, index));
         }
+        // With a required scope every token carries it, so each class's defect is its own;
+        // `insufficient_scope` carries another.
+        if let Some(scope) = &p.required_scope {
+            sep(out);
+            let scopes = if claims.lacks_scope {
+                [crate::token::policy::LACKING_SCOPE]
+            } else {
+                [scope.as_str()]
+            };
+            p.scope_claim.write(&scopes, out);
+        }
         let wrote_any = comma;
         self.cfg.claims.write(index, rng, out, wrote_any);
         out.push(b'}');
@@ -586,6 +610,8 @@ struct Overrides {
     iss: Option<&'static str>,
     aud: Option<&'static str>,
     size: Option<usize>,
+    /// Carry a scope other than the required one.
+    lacks_scope: bool,
 }
 
 fn push_b64(out: &mut Vec<u8>, data: &[u8]) {

@@ -27,7 +27,70 @@ pub struct Policy {
     pub required_claims: Vec<String>,
     /// Tokens longer than this many bytes are rejected unread.
     pub max_token_size: Option<usize>,
+    /// The scope a verified token must carry; one without it is refused with 403
+    /// (RFC 6750 `insufficient_scope`), not 401.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub required_scope: Option<String>,
+    /// Which claim holds the scopes.
+    pub scope_claim: ScopeClaim,
 }
+
+/// Where a token's scopes are: `scope`, a space-separated string (RFC 8693, RFC 9068), or
+/// `scp`, an array of strings (as some providers issue).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScopeClaim {
+    #[default]
+    Scope,
+    Scp,
+}
+
+impl ScopeClaim {
+    /// The claim's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ScopeClaim::Scope => "scope",
+            ScopeClaim::Scp => "scp",
+        }
+    }
+
+    /// The scopes of a claim value: words of a string, strings of an array.
+    pub fn scopes(value: &serde_json::Value) -> Vec<&str> {
+        match value {
+            serde_json::Value::String(s) => s.split_ascii_whitespace().collect(),
+            serde_json::Value::Array(a) => a.iter().filter_map(serde_json::Value::as_str).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The claim, as JSON, holding `scopes` in this claim's form.
+    pub fn write(self, scopes: &[&str], out: &mut Vec<u8>) {
+        out.extend_from_slice(b"\"");
+        out.extend_from_slice(self.name().as_bytes());
+        out.extend_from_slice(b"\":");
+        match self {
+            ScopeClaim::Scope => serde_json::to_writer(&mut *out, &scopes.join(" ")),
+            ScopeClaim::Scp => serde_json::to_writer(&mut *out, scopes),
+        }
+        .expect("json");
+    }
+}
+
+impl std::str::FromStr for ScopeClaim {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "scope" => Ok(ScopeClaim::Scope),
+            "scp" => Ok(ScopeClaim::Scp),
+            _ => Err(format!(
+                "'{s}': expected scope (a space-separated string) or scp (an array)"
+            )),
+        }
+    }
+}
+
+/// The scope an `insufficient_scope` token carries instead of the required one.
+pub const LACKING_SCOPE: &str = "jwtstorm:no-such-scope";
 
 fn ser_algs<S: serde::Serializer>(algs: &[Algorithm], s: S) -> Result<S::Ok, S::Error> {
     s.collect_seq(algs.iter().map(|a| alg::name(*a)))
@@ -46,6 +109,8 @@ impl Policy {
             check_nbf: true,
             required_claims: vec!["exp".into()],
             max_token_size: Some(DEFAULT_MAX_TOKEN_SIZE),
+            required_scope: None,
+            scope_claim: ScopeClaim::Scope,
         }
     }
 

@@ -35,6 +35,8 @@ pub(super) struct State {
     pub(super) limit: Option<Semaphore>,
     /// The rate limit on verified tokens.
     pub(super) limiter: Option<super::limit::Limiter>,
+    /// Further protected paths, each with the scope it needs.
+    pub(super) scoped_paths: Vec<(String, String)>,
     pub(super) started: Instant,
     pub(super) requests: AtomicU64,
 }
@@ -64,7 +66,12 @@ pub(super) fn respond(status: StatusCode, content_type: &'static str, body: Byte
 pub(super) async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Resp, CloseConnection> {
     let path = req.uri().path();
     if path == state.path {
-        return protected(&state, req).await;
+        let scope = state.verifier.policy().required_scope.clone();
+        return protected(&state, req, scope.as_deref()).await;
+    }
+    if let Some((_, scope)) = state.scoped_paths.iter().find(|(p, _)| p == path) {
+        let scope = scope.clone();
+        return protected(&state, req, Some(&scope)).await;
     }
     Ok(match (req.method(), path) {
         (&Method::GET, "/healthz") => respond(StatusCode::OK, "application/json", state.health_body.clone()),
@@ -84,7 +91,11 @@ pub(super) async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<
     })
 }
 
-pub(super) async fn protected(state: &State, req: Request<Incoming>) -> Result<Resp, CloseConnection> {
+pub(super) async fn protected(
+    state: &State,
+    req: Request<Incoming>,
+    scope: Option<&str>,
+) -> Result<Resp, CloseConnection> {
     if req.method() != Method::GET && req.method() != Method::POST {
         let mut r = respond(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -136,7 +147,7 @@ pub(super) async fn protected(state: &State, req: Request<Incoming>) -> Result<R
             Bytes::from_static(b"injected fault\n"),
         )
     } else {
-        verify_response(state, token.as_deref().unwrap_or(b"")).await
+        verify_response(state, token.as_deref().unwrap_or(b""), scope).await
     };
     if let Some((stall, every)) = k.stall {
         let into = state.started.elapsed().as_nanos() % every.as_nanos().max(1);
@@ -171,7 +182,7 @@ async fn verify(state: &State, token: &[u8], now: i64) -> Result<super::verify::
     }
 }
 
-pub(super) async fn verify_response(state: &State, token: &[u8]) -> Resp {
+pub(super) async fn verify_response(state: &State, token: &[u8], scope: Option<&str>) -> Resp {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
@@ -179,6 +190,31 @@ pub(super) async fn verify_response(state: &State, token: &[u8]) -> Resp {
     let result = verify(state, token, now).await;
     state.metrics.observe(started.elapsed());
     match result {
+        Ok(v) if scope.is_some_and(|s| !v.has_scope(s)) => {
+            // RFC 6750 3.1: a good token without the scope the request needs.
+            state.metrics.forbidden.fetch_add(1, Ordering::Relaxed);
+            let scope = scope.unwrap_or_default();
+            let mut r = respond(
+                StatusCode::FORBIDDEN,
+                "application/json",
+                Bytes::from(format!(
+                    "{{\"error\":\"insufficient_scope\",\"reason\":\"insufficient_scope\",\"scope\":{}}}",
+                    serde_json::Value::from(scope)
+                )),
+            );
+            let challenge = format!(
+                "Bearer error=\"insufficient_scope\", error_description=\"the token lacks the scope this request needs\", scope=\"{scope}\""
+            );
+            let h = r.headers_mut();
+            if let Ok(v) = HeaderValue::from_str(&challenge) {
+                h.insert(header::WWW_AUTHENTICATE, v);
+            }
+            h.insert(
+                "x-jwtstorm-reason",
+                HeaderValue::from_static("insufficient_scope"),
+            );
+            r
+        }
         Ok(v) => {
             // Only a verified token has an identity to count: a forgery cannot spend a real
             // subject's budget.
@@ -259,6 +295,15 @@ pub(super) fn vulnerable_check(token: &[u8], now: i64) -> Result<super::verify::
         sub: claims.get("sub").and_then(|v| v.as_str()).map(str::to_owned),
         kid: None,
         exp: claims.get("exp").and_then(serde_json::Value::as_i64),
+        scopes: claims
+            .get("scope")
+            .map(|v| {
+                crate::token::policy::ScopeClaim::scopes(v)
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default(),
     })
 }
 

@@ -16,6 +16,8 @@ pub struct Metrics {
     pub accepted: AtomicU64,
     /// Verified tokens answered 429: over the rate limit.
     pub limited: AtomicU64,
+    /// Verified tokens answered 403: without the scope the path needs.
+    pub forbidden: AtomicU64,
     pub(super) rejected: [AtomicU64; Reason::ALL.len()],
     pub injected_500: AtomicU64,
     pub injected_close: AtomicU64,
@@ -65,6 +67,11 @@ impl Metrics {
             s,
             "jwtstorm_server_requests_total{{outcome=\"limited\",reason=\"rate_limit\"}} {}",
             self.limited.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            s,
+            "jwtstorm_server_requests_total{{outcome=\"forbidden\",reason=\"insufficient_scope\"}} {}",
+            self.forbidden.load(Ordering::Relaxed)
         );
         for r in Reason::ALL {
             let _ = writeln!(

@@ -224,6 +224,7 @@ pub async fn start(cfg: ServerConfig) -> std::io::Result<RunningServer> {
         placement: cfg.placement,
         limit: cfg.knobs.max_concurrency.map(Semaphore::new),
         limiter: cfg.knobs.rate_limit.map(super::limit::Limiter::new),
+        scoped_paths: cfg.knobs.scoped_paths.clone(),
         knobs: cfg.knobs,
         verifier: cfg.verifier,
         remote,

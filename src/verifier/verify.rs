@@ -99,6 +99,15 @@ pub struct Verified {
     pub sub: Option<String>,
     pub kid: Option<String>,
     pub exp: Option<i64>,
+    /// The scopes the token carries, from the policy's scope claim.
+    pub scopes: Vec<String>,
+}
+
+impl Verified {
+    /// Whether the token carries `scope`.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
 }
 
 #[allow(clippy::large_enum_variant)] // one per key, built once; inline keeps the hot path free of a pointer chase
@@ -170,6 +179,10 @@ struct Claims {
     aud: Option<Value>,
     #[serde(default)]
     sub: Option<Value>,
+    #[serde(default)]
+    scope: Option<Value>,
+    #[serde(default)]
+    scp: Option<Value>,
 }
 
 impl Verifier {
@@ -274,10 +287,22 @@ impl Verifier {
         let payload = B64.decode(p64).map_err(|_| Reason::Malformed)?;
         let claims: Claims = serde_json::from_slice(&payload).map_err(|_| Reason::Malformed)?;
         self.check_claims(&claims, now)?;
+        let scope = match self.policy.scope_claim {
+            crate::token::policy::ScopeClaim::Scope => claims.scope.as_ref(),
+            crate::token::policy::ScopeClaim::Scp => claims.scp.as_ref(),
+        };
         Ok(Verified {
             sub: claims.sub.as_ref().and_then(Value::as_str).map(str::to_owned),
             kid: Some(entry.kid.clone()),
             exp: claims.exp.as_ref().and_then(Value::as_i64),
+            scopes: scope
+                .map(|v| {
+                    crate::token::policy::ScopeClaim::scopes(v)
+                        .into_iter()
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
         })
     }
 

@@ -229,3 +229,83 @@ pub fn refused_port() -> RefusedPort {
         port,
     }
 }
+
+/// `jwtstorm serve` as its own process on 127.0.0.1:0; killed when dropped.
+pub struct Serve {
+    child: std::process::Child,
+    pub addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Serve {
+    pub fn start(extra: &[&str]) -> Serve {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, SECRET).unwrap();
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_jwtstorm"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--exit-after", "120s"])
+            .args([
+                "--audience",
+                "api://orders",
+                "--issuer",
+                "https://auth.example.test",
+            ])
+            .arg("--secret-file")
+            .arg(&secret)
+            .args(extra)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| panic!("{line}"))
+            .parse()
+            .unwrap();
+        Serve {
+            child,
+            addr,
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/protected", self.addr)
+    }
+
+    /// A counter from the verifier's own `/metrics`, over HTTP.
+    pub fn counter(&self, outcome: &str) -> u64 {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(self.addr).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        text.lines()
+            .filter(|l| l.starts_with(&format!("jwtstorm_server_requests_total{{outcome=\"{outcome}\"")))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Checks results against the published schema.
+pub fn assert_schema(r: &Value) {
+    let schema: Value = serde_json::from_str(include_str!("../../schema/results.schema.json")).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(r)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+}
