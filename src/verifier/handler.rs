@@ -295,15 +295,7 @@ pub(super) fn vulnerable_check(token: &[u8], now: i64) -> Result<super::verify::
         sub: claims.get("sub").and_then(|v| v.as_str()).map(str::to_owned),
         kid: None,
         exp: claims.get("exp").and_then(serde_json::Value::as_i64),
-        scopes: claims
-            .get("scope")
-            .map(|v| {
-                crate::token::policy::ScopeClaim::scopes(v)
-                    .into_iter()
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default(),
+        scopes: super::verify::Verified::scopes_of(claims.get("scope")),
     })
 }
 

@@ -104,6 +104,18 @@ pub struct Verified {
 }
 
 impl Verified {
+    /// The scopes of a scope claim's value (none without one).
+    pub fn scopes_of(claim: Option<&Value>) -> Vec<String> {
+        claim
+            .map(|v| {
+                crate::token::policy::ScopeClaim::scopes(v)
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Whether the token carries `scope`.
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scopes.iter().any(|s| s == scope)
@@ -295,14 +307,7 @@ impl Verifier {
             sub: claims.sub.as_ref().and_then(Value::as_str).map(str::to_owned),
             kid: Some(entry.kid.clone()),
             exp: claims.exp.as_ref().and_then(Value::as_i64),
-            scopes: scope
-                .map(|v| {
-                    crate::token::policy::ScopeClaim::scopes(v)
-                        .into_iter()
-                        .map(str::to_owned)
-                        .collect()
-                })
-                .unwrap_or_default(),
+            scopes: Verified::scopes_of(scope),
         })
     }
 
