@@ -624,9 +624,18 @@ async fn connections_beyond_the_cap_are_closed_at_once() {
     let srv = server::start(config).await.unwrap();
     let addr = srv.addr;
     let refused = tokio::task::spawn_blocking(move || {
-        let held: Vec<TcpStream> = (0..8).map(|_| TcpStream::connect(addr).unwrap()).collect();
-        // Wait until the server has taken all eight (each is accepted in turn).
-        std::thread::sleep(Duration::from_millis(300));
+        // Each of the eight is served one request (and kept open), so the server has surely
+        // taken all eight before the ninth comes: readiness, not a sleep.
+        let held: Vec<TcpStream> = (0..8)
+            .map(|_| {
+                let mut s = TcpStream::connect(addr).unwrap();
+                s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+                let mut buf = [0u8; 512];
+                assert!(s.read(&mut buf).unwrap() > 0, "the held connection is served");
+                s
+            })
+            .collect();
         let mut extra = TcpStream::connect(addr).unwrap();
         extra.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
         let mut buf = [0u8; 16];
