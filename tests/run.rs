@@ -395,7 +395,7 @@ fn validation_errors_name_file_line_and_key() {
             "[target]\nembedded = true\ncolour = \"red\"\n",
             "s.toml:3:1: [target]: unknown field `colour`, expected one of `embedded`, `url`, `method`, `token`, \
              `headers`, `body`, `body_file`, `accept`, `reject`, `forbidden`, `limited`, `timeout`, `connect_timeout`, `http`, `transport`, \
-             `max_body`, `ca_file`, `client_cert_file`, `client_key_file`, `insecure`, `boundary_guard`, `reason_header`, `reason_json`, `reasons`",
+             `max_body`, `ca_file`, `client_cert_file`, `client_key_file`, `insecure`, `boundary_guard`, `reason_header`, `reason_json`, `reasons`, `endpoints`",
         ),
         (
             "[target]\nembedded = true\n[load]\nconcurrency = \"lots\"\n",

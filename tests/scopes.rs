@@ -173,3 +173,139 @@ fn serve_answers_insufficient_scope_per_path() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--scope 'admin': expected PATH=SCOPE"));
 }
+
+#[test]
+fn weighted_endpoints_with_their_scopes_match_the_verifiers_per_path_counts() {
+    let serve = Serve::start(&["--required-scope", "orders:write", "--scope", "/admin=admin"]);
+    let f = Fixture::new(
+        &format!(
+            "url = \"{}\"\n\
+             [[target.endpoints]]\npath = \"/protected\"\nweight = 3\nrequired_scope = \"orders:write\"\n\
+             [[target.endpoints]]\npath = \"/admin\"\nmethod = \"POST\"\nweight = 1\nrequired_scope = \"admin\"",
+            serve.url()
+        ),
+        "requests = 1200\nconcurrency = 4\n[thresholds]\nfalse_accepts = \"== 0\"\nfalse_rejects = \"== 0\"",
+        MIX,
+    );
+    with_scope(&f, "required_scope = \"orders:write\"");
+    let (code, r) = f.run(&[]);
+    assert_accounted(&r);
+    assert_schema(&r);
+    assert_eq!(code, 0, "{}", r["thresholds"]);
+    let eps = r["endpoints"].as_array().unwrap();
+    assert_eq!(eps.len(), 2);
+    let (main, admin) = (&eps[0], &eps[1]);
+    assert_eq!(
+        (main["path"].as_str(), admin["method"].as_str()),
+        (Some("/protected"), Some("POST"))
+    );
+    let (a, b) = (n(main, "count"), n(admin, "count"));
+    assert_eq!(a + b, 1200);
+    // 3:1 within a wide margin.
+    assert!((800..1000).contains(&a), "{a} of 1200 at weight 3 of 4");
+    // Exactly what the verifier counted per path.
+    let counted = |path: &str, answer: &str| {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(serve.addr).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        let key = format!("jwtstorm_server_path_requests_total{{path=\"{path}\",answer=\"{answer}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&key)?.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("no {key} in {text}"))
+    };
+    for (e, path) in [(main, "/protected"), (admin, "/admin")] {
+        for (outcome, answer) in [
+            ("accepted", "accepted"),
+            ("rejected", "rejected"),
+            ("forbidden", "forbidden"),
+        ] {
+            let ours = e["outcomes"].get(outcome).and_then(|v| v.as_u64()).unwrap_or(0);
+            assert_eq!(ours, counted(path, answer), "{path} {outcome}");
+        }
+    }
+    // Valid tokens carry orders:write, not admin: forbidden at /admin, and rightly so.
+    assert!(admin["outcomes"].get("accepted").is_none(), "{admin}");
+    assert!(n(admin, "outcomes.forbidden") > 0);
+    assert!(n(main, "outcomes.accepted") > 0);
+    let results: jwtstorm::stats::results::Results = serde_json::from_value(r.clone()).unwrap();
+    let md = jwtstorm::report::markdown::render(&results);
+    assert!(
+        md.contains("## Endpoints") && md.contains("| POST /admin | admin |"),
+        "{md}"
+    );
+}
+
+#[test]
+fn endpoints_are_checked() {
+    for (target, want) in [
+        (
+            "url = \"http://127.0.0.1:1/\"\n[[target.endpoints]]\npath = \"admin\"",
+            "target.endpoints.path: 'admin' is not a path",
+        ),
+        (
+            "url = \"http://127.0.0.1:1/\"\n[[target.endpoints]]\npath = \"/a\"\nweight = 0",
+            "target.endpoints.weight: must be a number above 0",
+        ),
+        (
+            "url = \"http://127.0.0.1:1/\"\ntoken = \"query:t\"\n[[target.endpoints]]\npath = \"/a\"",
+            "endpoints cannot be combined with a query placement",
+        ),
+    ] {
+        let f = Fixture::new(target, "requests = 10", "count = 10\nmix = { valid = 1 }");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_jwtstorm"))
+            .args(["validate"])
+            .arg(f.scenario())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(want), "{want}: {err}");
+    }
+}
+
+#[test]
+fn the_embedded_verifier_serves_the_endpoints_with_their_scopes() {
+    let f = Fixture::new(
+        "embedded = true\n\
+         [[target.endpoints]]\npath = \"/protected\"\nrequired_scope = \"orders:write\"\n\
+         [[target.endpoints]]\npath = \"/reports\"",
+        "requests = 600\nconcurrency = 4\n[thresholds]\nfalse_accepts = \"== 0\"\nfalse_rejects = \"== 0\"",
+        MIX,
+    );
+    with_scope(&f, "required_scope = \"orders:write\"");
+    let (code, r) = f.run(&[]);
+    assert_accounted(&r);
+    assert_eq!(code, 0, "{}", r["thresholds"]);
+    // At /reports no scope is needed: the scope-less tokens are good there.
+    let reports = &r["endpoints"][1];
+    assert!(reports["outcomes"].get("forbidden").is_none(), "{reports}");
+    assert!(n(&r, "classes.insufficient_scope.verdicts.correct_accept") > 0);
+    assert!(n(&r, "classes.insufficient_scope.verdicts.correct_reject") > 0);
+    let results: jwtstorm::stats::results::Results = serde_json::from_value(r.clone()).unwrap();
+    let summary = jwtstorm::report::summary::render(&results, false);
+    assert!(summary.contains("endpoint    GET /reports:"), "{summary}");
+
+    // The embedded verifier's own path keeps the policy's scope.
+    let f = Fixture::new(
+        "embedded = true\n[[target.endpoints]]\npath = \"/protected\"\nrequired_scope = \"admin\"",
+        "requests = 10",
+        MIX,
+    );
+    with_scope(&f, "required_scope = \"orders:write\"");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_jwtstorm"))
+        .arg("run")
+        .arg(f.scenario())
+        .arg("--out")
+        .arg(f.out())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("the embedded verifier's /protected needs verifier.required_scope"),
+        "{err}"
+    );
+}

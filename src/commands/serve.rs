@@ -136,7 +136,7 @@ pub fn run(args: ServeArgs) -> Result<i32, Failure> {
             }
         }
     }
-    let mut scoped_paths: Vec<(String, String)> = Vec::new();
+    let mut scoped_paths: Vec<(String, Option<String>)> = Vec::new();
     for spec in &args.scopes {
         let parsed = spec.split_once('=').and_then(|(path, scope)| {
             let (path, scope) = (path.trim(), scope.trim());
@@ -164,7 +164,7 @@ pub fn run(args: ServeArgs) -> Result<i32, Failure> {
             ))
             .or_bad_input();
         }
-        scoped_paths.push((path, scope));
+        scoped_paths.push((path, Some(scope)));
     }
     let knobs = Knobs {
         scoped_paths,

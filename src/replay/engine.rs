@@ -65,6 +65,8 @@ pub struct Plan {
     /// Honour `Retry-After`: the closed model pauses that connection; the open model keeps its
     /// schedule and records how much too soon a limited caller's next request left.
     pub respect_retry_after: bool,
+    /// Several endpoints, one picked per request by weight (`target` is unused then).
+    pub routes: Option<Arc<super::routes::Routes>>,
 }
 
 /// Limited callers told to wait, at most this many at once (open model, `respect_retry_after`).
@@ -561,10 +563,19 @@ async fn connection<T: Transport + Send + Sync>(
             .borrow_mut()
             .sent(begin.duration_since(start).as_secs() as u32);
         let now_unix = shared.start_unix + begin.duration_since(start).as_secs_f64();
-        let deserved = if retired {
+        let mut deserved = if retired {
             Deserved::Reject
         } else {
             expect.deserved_at(now_unix.floor() as i64)
+        };
+        // Several endpoints: this request's, and what a good token deserves there.
+        let route = plan.routes.as_ref().map(|r| r.pick(g));
+        if let (Some(routes), Some(r)) = (&plan.routes, route) {
+            deserved = routes.deserved(r, class, deserved);
+        }
+        let target = match (&plan.routes, route) {
+            (Some(routes), Some(r)) => &routes.routes[r].target,
+            _ => &plan.target,
         };
         let near_boundary = !retired && expect.near_boundary(now_unix, plan.boundary_guard.as_secs_f64());
 
@@ -602,6 +613,7 @@ async fn connection<T: Transport + Send + Sync>(
         flight.set(flight.get() + 1);
         let result = exchange(
             &plan,
+            target,
             &*transport,
             &shared,
             &mut conn,
@@ -667,6 +679,9 @@ async fn connection<T: Transport + Send + Sync>(
             }
             if outcome == Outcome::Limited && !warmup {
                 rec.limits.limited(retry_after);
+            }
+            if let Some(r) = route {
+                rec.endpoint(r, &ex);
             }
             if plan.rate_limit.is_some()
                 && let Some(id) = &identity
@@ -739,6 +754,7 @@ pub fn connect_backoff(failures: u32) -> Duration {
 #[allow(clippy::too_many_arguments)]
 async fn exchange<T: Transport + Send + Sync>(
     plan: &Plan,
+    target: &super::transport::Target,
     transport: &T,
     shared: &Shared,
     conn: &mut Option<T::Conn>,
@@ -747,7 +763,7 @@ async fn exchange<T: Transport + Send + Sync>(
     class: crate::token::classes::TokenClass,
     state: &WorkerState,
 ) -> Result<super::transport::Reply, ErrorKind> {
-    let mut req = plan.target.request(token)?;
+    let mut req = target.request(token)?;
     let keep = |status: u16| {
         let outcome = plan.statuses.outcome(status);
         let probe = Exchange {

@@ -183,6 +183,11 @@ pub fn render(r: &Results) -> String {
         o.push_str("<h2>Reasons stated by the target</h2>\n");
         html_table(&mut o, &reasons);
     }
+    let endpoints = table::endpoints(r);
+    if !endpoints.rows.is_empty() {
+        o.push_str("<h2>Endpoints</h2>\n");
+        html_table(&mut o, &endpoints);
+    }
     if let Some(line) = table::rate_limit_line(r) {
         let _ = writeln!(o, "<h2>Rate limit</h2>\n<p>{}</p>", escape(&line));
         let per_subject = table::rate_limit(r);

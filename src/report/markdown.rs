@@ -204,6 +204,11 @@ pub fn render(r: &Results) -> String {
         let _ = writeln!(o, "\n## Reasons stated by the target\n");
         md_table(&mut o, &reasons);
     }
+    let endpoints = table::endpoints(r);
+    if !endpoints.rows.is_empty() {
+        let _ = writeln!(o, "\n## Endpoints\n");
+        md_table(&mut o, &endpoints);
+    }
     if let Some(line) = table::rate_limit_line(r) {
         let _ = writeln!(o, "\n## Rate limit\n\n{line}\n");
         let per_subject = table::rate_limit(r);

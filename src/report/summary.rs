@@ -119,6 +119,30 @@ pub fn render(r: &Results, colour: bool) -> String {
     for note in notes(r) {
         let _ = writeln!(o, "  {}", red(note, true));
     }
+    for e in &r.endpoints {
+        let _ = writeln!(
+            o,
+            "  endpoint    {} {}{}: {} sent, accepted {}, rejected {}, forbidden {}{}",
+            e.method,
+            e.path,
+            e.required_scope
+                .as_ref()
+                .map_or(String::new(), |s| format!(" (scope {s})")),
+            thousands(e.count),
+            thousands(e.outcome(crate::model::Outcome::Accepted)),
+            thousands(e.outcome(crate::model::Outcome::Rejected)),
+            thousands(e.outcome(crate::model::Outcome::Forbidden)),
+            {
+                let false_answers = e.judged(crate::model::Judgement::FalseAccept)
+                    + e.judged(crate::model::Judgement::FalseReject);
+                if false_answers > 0 {
+                    red(format!(", {} false", thousands(false_answers)), true)
+                } else {
+                    String::new()
+                }
+            }
+        );
+    }
     if let Some(line) = table::rate_limit_line(r) {
         let over = r.rate_limit.as_ref().is_some_and(|l| l.over_limit > 0);
         let _ = writeln!(o, "  rate limit  {}", red(line, over));

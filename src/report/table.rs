@@ -232,6 +232,49 @@ pub fn classes(r: &Results) -> Table {
     .without_zero("limited")
 }
 
+/// Answers per endpoint (several endpoints only; empty otherwise).
+pub fn endpoints(r: &Results) -> Table {
+    let rows = r
+        .endpoints
+        .iter()
+        .map(|e| {
+            let share = e.count as f64 / r.endpoints.iter().map(|x| x.count).sum::<u64>().max(1) as f64;
+            vec![
+                Cell::Text(format!("{} {}", e.method, e.path)),
+                Cell::Text(e.required_scope.clone().unwrap_or_else(|| "-".into())),
+                Cell::Count(e.count),
+                Cell::Text(format!("{:.1}%", share * 100.0)),
+                Cell::Count(e.outcome(Outcome::Accepted)),
+                Cell::Count(e.outcome(Outcome::Rejected)),
+                Cell::Count(e.outcome(Outcome::Forbidden)),
+                Cell::Count(e.outcome(Outcome::Limited)),
+                Cell::Alarm(e.judged(Judgement::FalseAccept)),
+                Cell::Alarm(e.judged(Judgement::FalseReject)),
+                Cell::Micros((e.latency_us.count > 0).then_some(e.latency_us.p50)),
+                Cell::Micros((e.latency_us.count > 0).then_some(e.latency_us.p99)),
+            ]
+        })
+        .collect();
+    Table {
+        columns: vec![
+            words("endpoint"),
+            words("scope"),
+            col("count", "count"),
+            col("share", "share"),
+            col("accepted", "accepted"),
+            col("rejected", "rejected"),
+            col("forbidden", "forbidden"),
+            col("limited", "limited"),
+            col("false accepts", "false acc"),
+            col("false rejects", "false rej"),
+            col("p50 (corr.)", "p50 corr"),
+            col("p99 (corr.)", "p99 corr"),
+        ],
+        rows,
+    }
+    .without_zero("limited")
+}
+
 /// The target's limiter per subject against the declared limit; empty without one.
 pub fn rate_limit(r: &Results) -> Table {
     let Some(rl) = &r.rate_limit else {

@@ -116,6 +116,21 @@ pub struct TargetSection {
     pub reason_json: Option<Spanned<String>>,
     /// Translations of the target's reasons into jwtstorm's (`bad_audience = "wrong_audience"`).
     pub reasons: Option<Spanned<BTreeMap<String, String>>>,
+    /// Several endpoints in one run, each request choosing one by weight.
+    pub endpoints: Option<Spanned<Vec<EndpointValue>>>,
+}
+
+/// One `[[target.endpoints]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointValue {
+    /// The path (and query) on the target's origin.
+    pub path: Spanned<String>,
+    pub method: Option<Spanned<String>>,
+    /// Share of the requests, relative to the others (default 1).
+    pub weight: Option<Spanned<f64>>,
+    /// The scope this endpoint needs (403 without it).
+    pub required_scope: Option<Spanned<String>>,
 }
 
 /// `[load]`: the load model.

@@ -44,7 +44,21 @@ pub struct TargetSettings {
     pub reason_json: Option<String>,
     /// The scenario's translations of the target's reasons.
     pub reason_synonyms: std::collections::BTreeMap<String, String>,
+    /// Several endpoints, chosen per request by weight; empty: the URL's path only.
+    pub endpoints: Vec<EndpointSettings>,
 }
+
+/// One endpoint of `[[target.endpoints]]`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct EndpointSettings {
+    pub path: String,
+    pub method: String,
+    pub weight: f64,
+    pub required_scope: Option<String>,
+}
+
+/// The most endpoints a run may spread over.
+pub const MAX_ENDPOINTS: usize = 64;
 
 fn display<T: std::fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(v)
@@ -83,6 +97,7 @@ impl Default for TargetSettings {
             reason_header: None,
             reason_json: None,
             reason_synonyms: std::collections::BTreeMap::new(),
+            endpoints: Vec::new(),
         }
     }
 }
@@ -300,8 +315,74 @@ impl TargetSettings {
                 return Err(l.error(g, "target.boundary_guard", "must be at most 1h"));
             }
         }
+        if let Some(eps) = &section.endpoints {
+            target.endpoints = endpoints(l, eps, &target)?;
+        }
         Ok(target)
     }
+}
+
+fn endpoints(
+    l: &Loaded,
+    eps: &toml::Spanned<Vec<super::EndpointValue>>,
+    target: &TargetSettings,
+) -> Result<Vec<EndpointSettings>, ScenarioError> {
+    let key = "target.endpoints";
+    if eps.get_ref().is_empty() || eps.get_ref().len() > MAX_ENDPOINTS {
+        return Err(l.error(eps, key, format!("list 1 to {MAX_ENDPOINTS} endpoints")));
+    }
+    if matches!(target.token, Placement::Query(_)) {
+        return Err(l.error(
+            eps,
+            key,
+            "endpoints cannot be combined with a query placement (the token is part of the path)",
+        ));
+    }
+    let mut out: Vec<EndpointSettings> = Vec::new();
+    for e in eps.get_ref() {
+        let path = e.path.get_ref();
+        if !path.starts_with('/') || path.contains([' ', '#']) || hyper::Uri::try_from(path.as_str()).is_err()
+        {
+            return Err(l.error(
+                &e.path,
+                "target.endpoints.path",
+                format!("'{path}' is not a path starting with /"),
+            ));
+        }
+        let method = match &e.method {
+            Some(m) => check_method(m.get_ref()).map_err(|err| l.error(m, "target.endpoints.method", err))?,
+            None => target.method.clone(),
+        };
+        let weight = match &e.weight {
+            Some(w) if !(w.get_ref().is_finite() && *w.get_ref() > 0.0) => {
+                return Err(l.error(w, "target.endpoints.weight", "must be a number above 0"));
+            }
+            Some(w) => *w.get_ref(),
+            None => 1.0,
+        };
+        let required_scope = match &e.required_scope {
+            Some(sc) => {
+                crate::scenario::resolve::check_scope(sc.get_ref())
+                    .map_err(|err| l.error(sc, "target.endpoints.required_scope", err))?;
+                Some(sc.get_ref().clone())
+            }
+            None => None,
+        };
+        if out.iter().any(|o| o.path == *path && o.method == method) {
+            return Err(l.error(
+                &e.path,
+                "target.endpoints.path",
+                format!("{method} {path} is listed twice"),
+            ));
+        }
+        out.push(EndpointSettings {
+            path: path.clone(),
+            method,
+            weight,
+            required_scope,
+        });
+    }
+    Ok(out)
 }
 
 fn statuses(l: &Loaded, v: &toml::Spanned<Vec<i64>>, key: &str) -> Result<StatusSet, ScenarioError> {

@@ -192,6 +192,23 @@ pub fn to_toml(name: &str, s: &Settings, run: &RunSettings) -> String {
             target.insert(k.into(), v);
         }
     }
+    if !tg.endpoints.is_empty() {
+        let eps = tg
+            .endpoints
+            .iter()
+            .map(|e| {
+                let mut t = Table::new();
+                t.insert("path".into(), Value::String(e.path.clone()));
+                t.insert("method".into(), Value::String(e.method.clone()));
+                t.insert("weight".into(), Value::Float(e.weight));
+                if let Some(sc) = &e.required_scope {
+                    t.insert("required_scope".into(), Value::String(sc.clone()));
+                }
+                Value::Table(t)
+            })
+            .collect();
+        target.insert("endpoints".into(), Value::Array(eps));
+    }
     target.insert("timeout".into(), dur(tg.timeout));
     target.insert("connect_timeout".into(), dur(tg.connect_timeout));
     target.insert("http".into(), Value::String(tg.http.name().into()));

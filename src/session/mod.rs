@@ -192,6 +192,7 @@ impl Prepared {
     pub fn check(&self) -> Result<Checked, SessionError> {
         crate::capacity::from_scenario(&self.loaded)?;
         check_descriptors(&self.run, false)?;
+        check_endpoints(self)?;
         let mut warning = None;
         let lifetime = self.settings.tokens.ttl + self.settings.policy(self.settings.alg()).leeway;
         let mut stream_rate = None;
@@ -357,6 +358,8 @@ pub struct Session {
     embedded: Option<(tokio::runtime::Runtime, server::RunningServer)>,
     pub url: String,
     target: Arc<Target>,
+    /// Several endpoints (`[[target.endpoints]]`), one picked per request.
+    routes: Option<Arc<crate::replay::routes::Routes>>,
     addr: SocketAddr,
     tls: target::TlsFor,
     pub client_threads: usize,
@@ -373,6 +376,39 @@ const DESCRIPTOR_MARGIN: u64 = 64;
 /// Checks that the process may open a descriptor per connection (twice with the embedded
 /// verifier, which holds the other end); `raise` first lifts the soft limit to the hard one,
 /// as the Go runtime does for Go load testers. Returns the limit in force.
+/// Endpoints the embedded verifier can serve: one scope per path, and its own path with the
+/// policy's scope.
+fn check_endpoints(p: &Prepared) -> Result<(), SessionError> {
+    if !p.run.target.embedded {
+        return Ok(());
+    }
+    let policy_scope = &p.settings.verifier.required_scope;
+    for e in &p.run.target.endpoints {
+        let path = e.path.split('?').next().unwrap_or_default();
+        if path == EMBEDDED_PATH && e.required_scope != *policy_scope {
+            return Err(SessionError::Invalid(format!(
+                "target.endpoints: the embedded verifier's {EMBEDDED_PATH} needs verifier.required_scope ({}), not {}",
+                policy_scope.as_deref().unwrap_or("none"),
+                e.required_scope.as_deref().unwrap_or("none")
+            )));
+        }
+        if let Some(other) = p
+            .run
+            .target
+            .endpoints
+            .iter()
+            .find(|o| o.path.split('?').next() == Some(path) && o.required_scope != e.required_scope)
+        {
+            return Err(SessionError::Invalid(format!(
+                "target.endpoints: the embedded verifier serves one scope per path; {path} is listed with {} and {}",
+                e.required_scope.as_deref().unwrap_or("none"),
+                other.required_scope.as_deref().unwrap_or("none")
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn check_descriptors(run: &RunSettings, raise: bool) -> Result<u64, SessionError> {
     let conns = run.load.concurrency as u64;
     let needed = conns * if run.target.embedded { 2 } else { 1 } + DESCRIPTOR_MARGIN;
@@ -527,6 +563,7 @@ impl Session {
     /// `stop` (Ctrl-C) ends minting early with [`SessionError::Interrupted`].
     pub fn start(p: Prepared, stop: &AtomicBool) -> Result<Session, SessionError> {
         check_descriptors(&p.run, true)?;
+        check_endpoints(&p)?;
         let (alg, keys) = p.settings.load_keys()?;
         let idp = match &p.run.idp {
             Some(s) => Some(idp::IdpRun::start(
@@ -577,7 +614,14 @@ impl Session {
         };
         let (target, addr) = target::target(&p.run, &url)?;
         let tls = target::tls_for(&p.run, &url)?;
+        let routes = target::routes(
+            &p.run,
+            &url,
+            p.run.load.seed,
+            p.settings.verifier.required_scope.clone(),
+        )?;
         Ok(Session {
+            routes,
             p,
             stream_rate,
             store: Arc::new(store),
@@ -655,6 +699,7 @@ impl Session {
             start_at: p.run.start_at,
             rate_limit: p.settings.verifier.rate_limit,
             respect_retry_after: l.respect_retry_after,
+            routes: self.routes.clone(),
         };
         // Each replay reports its own fetches; the first keeps the preflight's.
         if let Some(i) = &self.idp
@@ -857,6 +902,8 @@ fn start_embedded(
         placement: p.run.target.token.clone(),
         knobs: Knobs {
             rate_limit: p.settings.verifier.rate_limit,
+            // The endpoints' paths, each with its scope (the main path has the policy's).
+            scoped_paths: target::embedded_paths(&p.run),
             ..Knobs::default()
         },
         verifier,

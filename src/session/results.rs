@@ -316,6 +316,37 @@ pub(super) fn results_of(
     if let Some(r) = &rate_limit {
         totals.over_limit = r.over_limit;
     }
+    let endpoints: Vec<results::EndpointResult> = p
+        .run
+        .target
+        .endpoints
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let t = rec.endpoints.get(i).cloned().unwrap_or_default();
+            if let Some(h) = &t.corrected {
+                histograms.insert(results::endpoint_histogram(i), results::encode_histogram(h));
+            }
+            results::EndpointResult {
+                method: e.method.clone(),
+                path: e.path.clone(),
+                weight: e.weight,
+                required_scope: e.required_scope.clone(),
+                count: t.outcomes.total(),
+                outcomes: crate::model::Outcome::ALL
+                    .iter()
+                    .filter(|o| t.outcomes[**o] > 0)
+                    .map(|o| (o.name().to_string(), t.outcomes[*o]))
+                    .collect(),
+                verdicts: crate::model::Judgement::ALL
+                    .iter()
+                    .filter(|j| t.verdicts[**j] > 0)
+                    .map(|j| (j.name().to_string(), t.verdicts[*j]))
+                    .collect(),
+                latency_us: t.corrected.as_ref().map(Percentiles::of).unwrap_or_default(),
+            }
+        })
+        .collect();
     let (status_codes, transport_errors) = results::codes(&rec.main);
     let ended = f.started + f.elapsed;
     let scenario = scenario_as_run(p, load, keys, alg, url);
@@ -397,5 +428,6 @@ pub(super) fn results_of(
         idp,
         fleet,
         rate_limit,
+        endpoints,
     }
 }

@@ -34,6 +34,53 @@ pub fn request_path(run: &RunSettings) -> String {
     }
 }
 
+/// The endpoints of `[[target.endpoints]]` on the origin of `url`, with their weights and
+/// scopes; `None` without endpoints.
+pub fn routes(
+    run: &RunSettings,
+    url: &str,
+    seed: u64,
+    token_scope: Option<String>,
+) -> Result<Option<Arc<crate::replay::routes::Routes>>, SessionError> {
+    use crate::replay::routes::{Route, Routes};
+    if run.target.endpoints.is_empty() {
+        return Ok(None);
+    }
+    let uri: hyper::Uri = url
+        .parse()
+        .map_err(|e| SessionError::Invalid(format!("target URL '{url}': {e}")))?;
+    let origin = format!(
+        "{}://{}",
+        uri.scheme_str().unwrap_or("http"),
+        uri.authority().map(|a| a.as_str()).unwrap_or_default()
+    );
+    let mut routes = Vec::new();
+    for e in &run.target.endpoints {
+        let (mut t, _) = target(run, &format!("{origin}{}", e.path))?;
+        t.method = e.method.parse().map_err(invalid)?;
+        routes.push((
+            Route {
+                target: Arc::new(t),
+                scope: e.required_scope.clone(),
+            },
+            e.weight,
+        ));
+    }
+    Ok(Some(Arc::new(Routes::new(routes, seed, token_scope))))
+}
+
+/// The paths the embedded verifier serves beside its own for the endpoints, each with its scope.
+pub fn embedded_paths(run: &RunSettings) -> Vec<(String, Option<String>)> {
+    let mut out: Vec<(String, Option<String>)> = Vec::new();
+    for e in &run.target.endpoints {
+        let path = e.path.split('?').next().unwrap_or_default().to_string();
+        if path != EMBEDDED_PATH && !out.iter().any(|(p, _)| *p == path) {
+            out.push((path, e.required_scope.clone()));
+        }
+    }
+    out
+}
+
 /// Prepares the shared request parts and resolves the address.
 pub fn target(run: &RunSettings, url: &str) -> Result<(Target, SocketAddr), SessionError> {
     let uri: hyper::Uri = url

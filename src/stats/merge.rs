@@ -141,6 +141,7 @@ pub struct Merger {
     missed: u64,
     meta: MetaSums,
     rate_limit: Option<LimitSums>,
+    endpoints: Vec<super::results::EndpointResult>,
 }
 
 /// The rate-limit counts of the segments so far; each subject's seconds keyed by Unix second.
@@ -267,6 +268,20 @@ impl Merger {
             what,
         };
         self.seen.insert(segment, path.into());
+        for (i, e) in r.endpoints.iter().enumerate() {
+            if self.endpoints.len() <= i {
+                self.endpoints.push(super::results::EndpointResult {
+                    count: 0,
+                    outcomes: BTreeMap::new(),
+                    verdicts: BTreeMap::new(),
+                    ..e.clone()
+                });
+            }
+            let m = &mut self.endpoints[i];
+            m.count += e.count;
+            add_map(&mut m.outcomes, &e.outcomes);
+            add_map(&mut m.verdicts, &e.verdicts);
+        }
         if let Some(rl) = &r.rate_limit {
             let sums = self.rate_limit.get_or_insert_with(|| LimitSums {
                 report: crate::stats::limits::RateLimitReport {
@@ -545,6 +560,14 @@ impl Merger {
             rl
         });
         r.totals.over_limit = r.rate_limit.as_ref().map_or(0, |rl| rl.over_limit);
+        r.endpoints = self.endpoints;
+        for (i, e) in r.endpoints.iter_mut().enumerate() {
+            e.latency_us = self
+                .histograms
+                .get(&super::results::endpoint_histogram(i))
+                .map(Percentiles::of)
+                .unwrap_or_default();
+        }
         r.histograms = self
             .histograms
             .iter()

@@ -194,6 +194,17 @@ pub struct Recorder {
     pub keys: Vec<KeyRecord>,
     /// Rate limiting: `Retry-After` values and, against a declared limit, per subject.
     pub limits: crate::stats::limits::LimitTally,
+    /// Per endpoint (several endpoints only), measured phase: answers and corrected latency.
+    pub endpoints: Vec<EndpointTally>,
+}
+
+/// One endpoint's measured answers.
+#[derive(Debug, Clone, Default)]
+pub struct EndpointTally {
+    pub outcomes: PerOutcome<u64>,
+    pub verdicts: PerJudgement,
+    /// Corrected latency of the answers with a status.
+    pub corrected: Option<Histogram<u64>>,
 }
 
 /// The answers to the `valid` and `retired_key` tokens one key of a rotating set signed, warmup
@@ -319,11 +330,30 @@ impl Default for Recorder {
             sample_counts: BTreeMap::new(),
             keys: Vec::new(),
             limits: Default::default(),
+            endpoints: Vec::new(),
         }
     }
 }
 
 impl Recorder {
+    /// Records a finished request at endpoint `route` (measured phase only).
+    pub fn endpoint(&mut self, route: usize, e: &Exchange) {
+        if e.warmup {
+            return;
+        }
+        if self.endpoints.len() <= route {
+            self.endpoints.resize(route + 1, EndpointTally::default());
+        }
+        let t = &mut self.endpoints[route];
+        t.outcomes[e.outcome] += 1;
+        t.verdicts[e.verdict] += 1;
+        if e.outcome.has_status() {
+            t.corrected
+                .get_or_insert_with(histogram)
+                .saturating_record(micros(e.corrected));
+        }
+    }
+
     /// Notes that a request left, `lag` after its intended time; `waited` when its connection
     /// was idle until then.
     pub fn sent(&mut self, lag: Option<Duration>, waited: bool, reused: bool, warmup: bool) {
@@ -447,6 +477,20 @@ impl Recorder {
             m.merge(t);
         }
         self.limits.merge(&other.limits);
+        if self.endpoints.len() < other.endpoints.len() {
+            self.endpoints
+                .resize(other.endpoints.len(), EndpointTally::default());
+        }
+        for (m, t) in self.endpoints.iter_mut().zip(&other.endpoints) {
+            m.outcomes.add(&t.outcomes);
+            m.verdicts.add(&t.verdicts);
+            if let Some(h) = &t.corrected {
+                m.corrected
+                    .get_or_insert_with(histogram)
+                    .add(h)
+                    .expect("same bounds");
+            }
+        }
         for s in &other.samples {
             let n = self
                 .sample_counts

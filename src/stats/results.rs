@@ -103,6 +103,10 @@ pub struct Results {
     /// subject against a declared limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<crate::stats::limits::RateLimitReport>,
+    /// Several endpoints (`[[target.endpoints]]`): each one's answers and latency, measured
+    /// phase, in the scenario's order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub endpoints: Vec<EndpointResult>,
 }
 
 /// Which share of a run spread over several processes these results are.
@@ -446,6 +450,37 @@ pub struct Schedule {
     /// their time (so no busy target held them back). Histogram `schedule/wake`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wake_us: Option<Percentiles>,
+}
+
+/// One endpoint's answers.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EndpointResult {
+    pub method: String,
+    pub path: String,
+    pub weight: f64,
+    pub required_scope: Option<String>,
+    pub count: u64,
+    pub outcomes: BTreeMap<String, u64>,
+    pub verdicts: BTreeMap<String, u64>,
+    /// Corrected latency of the answers with a status (histogram `endpoints/N/corrected`).
+    pub latency_us: Percentiles,
+}
+
+impl EndpointResult {
+    /// Requests here with `outcome`.
+    pub fn outcome(&self, outcome: Outcome) -> u64 {
+        self.outcomes.get(outcome.name()).copied().unwrap_or(0)
+    }
+
+    /// Requests here judged `judgement`.
+    pub fn judged(&self, judgement: Judgement) -> u64 {
+        self.verdicts.get(judgement.name()).copied().unwrap_or(0)
+    }
+}
+
+/// The key of endpoint `i`'s corrected latency in [`Results::histograms`].
+pub fn endpoint_histogram(i: usize) -> String {
+    format!("endpoints/{i}/corrected")
 }
 
 /// One token class.

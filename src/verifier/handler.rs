@@ -35,8 +35,8 @@ pub(super) struct State {
     pub(super) limit: Option<Semaphore>,
     /// The rate limit on verified tokens.
     pub(super) limiter: Option<super::limit::Limiter>,
-    /// Further protected paths, each with the scope it needs.
-    pub(super) scoped_paths: Vec<(String, String)>,
+    /// Further protected paths, each with the scope it needs, if any.
+    pub(super) scoped_paths: Vec<(String, Option<String>)>,
     pub(super) started: Instant,
     pub(super) requests: AtomicU64,
 }
@@ -67,11 +67,15 @@ pub(super) async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<
     let path = req.uri().path();
     if path == state.path {
         let scope = state.verifier.policy().required_scope.clone();
-        return protected(&state, req, scope.as_deref()).await;
+        let r = protected(&state, req, scope.as_deref()).await;
+        state.metrics.count_path(0, &r);
+        return r;
     }
-    if let Some((_, scope)) = state.scoped_paths.iter().find(|(p, _)| p == path) {
-        let scope = scope.clone();
-        return protected(&state, req, Some(&scope)).await;
+    if let Some(i) = state.scoped_paths.iter().position(|(p, _)| p == path) {
+        let scope = state.scoped_paths[i].1.clone();
+        let r = protected(&state, req, scope.as_deref()).await;
+        state.metrics.count_path(i + 1, &r);
+        return r;
     }
     Ok(match (req.method(), path) {
         (&Method::GET, "/healthz") => respond(StatusCode::OK, "application/json", state.health_body.clone()),

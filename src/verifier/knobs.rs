@@ -49,8 +49,9 @@ pub struct Knobs {
     /// Answer 429 with `Retry-After` to verified tokens over this limit (token bucket per
     /// subject or global).
     pub rate_limit: Option<crate::model::RateLimit>,
-    /// Further protected paths and the scope each needs (403 `insufficient_scope` without it).
-    pub scoped_paths: Vec<(String, String)>,
+    /// Further protected paths, each with the scope it needs, if any (403 `insufficient_scope`
+    /// without it).
+    pub scoped_paths: Vec<(String, Option<String>)>,
 }
 
 impl Knobs {
@@ -61,7 +62,7 @@ impl Knobs {
                 Delay::Uniform(a, b) => format!("{a:?}..{b:?}"),
             }),
             "max_concurrency": self.max_concurrency,
-            "scoped_paths": self.scoped_paths.iter().map(|(p, s)| format!("{p}={s}")).collect::<Vec<_>>(),
+            "scoped_paths": self.scoped_paths.iter().map(|(p, s)| format!("{p}={}", s.as_deref().unwrap_or(""))).collect::<Vec<_>>(),
             "rate_limit": self.rate_limit.map(|l| format!("{} per {} (burst {})", l.rate, l.key.name(), l.burst)),
             "stall": self.stall.map(|(s, e)| format!("{s:?} every {e:?}")),
             "fail_rate": self.fail_rate,

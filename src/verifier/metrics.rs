@@ -26,12 +26,48 @@ pub struct Metrics {
     pub refused_connections: AtomicU64,
     /// Key fetches: the remote JWKS and a token's own `jku`/`x5u` (the vulnerable option).
     pub fetches: std::sync::Arc<super::remote::FetchCounters>,
+    /// Per protected path (the main one first): answers by status class, for checking how a
+    /// run spread its requests over endpoints.
+    pub paths: Vec<PathCounters>,
     buckets: [AtomicU64; BUCKETS.len()],
     verify_count: AtomicU64,
     verify_nanos: AtomicU64,
 }
 
+/// One protected path's answers: 2xx, 401, 403, 429, other (a closed connection included).
+#[derive(Debug, Default)]
+pub struct PathCounters {
+    pub path: String,
+    pub answers: [AtomicU64; 5],
+}
+
+/// The labels of [`PathCounters::answers`].
+pub const PATH_ANSWERS: [&str; 5] = ["accepted", "rejected", "forbidden", "limited", "other"];
+
 impl Metrics {
+    /// Counts a protected path's answer.
+    pub(super) fn count_path<E>(&self, i: usize, r: &Result<super::handler::Resp, E>) {
+        let Some(p) = self.paths.get(i) else { return };
+        let k = match r.as_ref().map(|r| r.status().as_u16()) {
+            Ok(200..=299) => 0,
+            Ok(401) => 1,
+            Ok(403) => 2,
+            Ok(429) => 3,
+            _ => 4,
+        };
+        p.answers[k].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A path's count of one answer (`accepted`, ...); 0 for a path it does not serve.
+    pub fn path_count(&self, path: &str, answer: &str) -> u64 {
+        let k = PATH_ANSWERS.iter().position(|a| *a == answer);
+        self.paths
+            .iter()
+            .find(|p| p.path == path)
+            .zip(k)
+            .map_or(0, |(p, k)| p.answers[k].load(Ordering::Relaxed))
+    }
+
     /// Requests rejected for `reason`.
     pub fn rejected(&self, reason: Reason) -> u64 {
         self.rejected[reason as usize].load(Ordering::Relaxed)
@@ -114,6 +150,18 @@ impl Metrics {
                 "jwtstorm_server_key_fetches_total{{source=\"{source}\",result=\"{result}\"}} {}",
                 c.load(Ordering::Relaxed)
             );
+        }
+        s.push_str("# HELP jwtstorm_server_path_requests_total Protected-path answers per path.\n");
+        s.push_str("# TYPE jwtstorm_server_path_requests_total counter\n");
+        for p in &self.paths {
+            for (answer, c) in PATH_ANSWERS.iter().zip(&p.answers) {
+                let _ = writeln!(
+                    s,
+                    "jwtstorm_server_path_requests_total{{path=\"{}\",answer=\"{answer}\"}} {}",
+                    p.path.replace(['"', '\\', '\n'], "_"),
+                    c.load(Ordering::Relaxed)
+                );
+            }
         }
         s.push_str("# HELP jwtstorm_server_verify_seconds Time spent verifying one token.\n");
         s.push_str("# TYPE jwtstorm_server_verify_seconds histogram\n");

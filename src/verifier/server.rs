@@ -202,6 +202,13 @@ pub async fn start(cfg: ServerConfig) -> std::io::Result<RunningServer> {
     };
     let mut metrics = Metrics::default();
     metrics.fetches = fetches;
+    metrics.paths = std::iter::once(cfg.path.clone())
+        .chain(cfg.knobs.scoped_paths.iter().map(|(p, _)| p.clone()))
+        .map(|path| super::metrics::PathCounters {
+            path,
+            ..Default::default()
+        })
+        .collect();
     let metrics = Arc::new(metrics);
     let public = JwkSet {
         keys: cfg
