@@ -309,3 +309,31 @@ fn the_embedded_verifier_serves_the_endpoints_with_their_scopes() {
         "{err}"
     );
 }
+
+#[test]
+fn the_preflight_goes_to_an_endpoint_that_accepts_a_valid_token() {
+    let serve = Serve::start(&["--required-scope", "orders:write", "--scope", "/admin=admin"]);
+    // The URL's own path is served by nothing: only the endpoints are.
+    let f = Fixture::new(
+        &format!(
+            "url = \"http://{}/nothing-here\"\n\
+             [[target.endpoints]]\npath = \"/admin\"\nrequired_scope = \"admin\"\n\
+             [[target.endpoints]]\npath = \"/protected\"\nrequired_scope = \"orders:write\"",
+            serve.addr
+        ),
+        "requests = 100\nconcurrency = 2",
+        MIX,
+    );
+    with_scope(&f, "required_scope = \"orders:write\"");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_jwtstorm"))
+        .arg("run")
+        .arg(f.scenario())
+        .arg("--out")
+        .arg(f.out())
+        .arg("--quiet")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(serve.counter("accepted") > 0);
+}

@@ -55,6 +55,12 @@ impl Routes {
             .min(self.routes.len().saturating_sub(1))
     }
 
+    /// The first endpoint where a `valid` token is accepted (for the preflight), if any.
+    pub fn accepting(&self) -> Option<usize> {
+        (0..self.routes.len())
+            .find(|r| self.deserved(*r, TokenClass::Valid, Deserved::Accept) == Deserved::Accept)
+    }
+
     /// What a token deserves at endpoint `r`: a good token (accepted or forbidden for its
     /// own scope) is accepted where the endpoint needs no scope or one it carries, and
     /// forbidden elsewhere; a bad token is rejected anywhere.
@@ -134,5 +140,6 @@ mod tests {
         assert_eq!(routes.deserved(2, scopeless, Forbid), Accept);
         assert_eq!(routes.deserved(0, scopeless, Forbid), Forbid);
         assert_eq!(routes.deserved(2, TokenClass::Expired, Reject), Reject);
+        assert_eq!(routes.accepting(), Some(0));
     }
 }

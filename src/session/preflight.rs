@@ -67,7 +67,13 @@ async fn probe(
         Ok(Err(e)) => return Err(unreachable(addr, format!("cannot connect: {e}"))),
         Ok(Ok(stream)) => stream,
     };
-    let req = request(&s.target, token)?;
+    // With several endpoints, one where a valid token is accepted (the URL's own path may be
+    // none of them).
+    let target = match &s.routes {
+        Some(r) => r.accepting().map_or(&s.target, |i| &r.routes[i].target),
+        None => &s.target,
+    };
+    let req = request(target, token)?;
     let reason_header = s.p.run.target.reason_header.as_deref();
     let http2 = s.p.run.target.http == crate::model::HttpVersion::Http2;
     let answer = match &s.tls {
