@@ -70,8 +70,14 @@ impl LiveLine {
             }
             None => String::new(),
         };
+        // Forbidden and limited answers, when the target gives any.
+        let more: String = [Outcome::Forbidden, Outcome::Limited]
+            .iter()
+            .filter(|o| s.outcomes[**o] > 0)
+            .map(|o| format!("{} {}  ", o.name(), thousands(s.outcomes[*o])))
+            .collect();
         format!(
-            "{}[{:>5.1}s / {:.0}s, {:.0}s left] {rate}  p50 {}  p99 {} (corrected)  accepted {}  rejected {}  errors {}  {fa}{mint}{jwks}",
+            "{}[{:>5.1}s / {:.0}s, {:.0}s left] {rate}  p50 {}  p99 {} (corrected)  accepted {}  rejected {}  {more}errors {}  {fa}{mint}{jwks}",
             if l.stopping { "stopping " } else { "" },
             l.elapsed.as_secs_f64(),
             self.total.as_secs_f64(),
@@ -96,5 +102,35 @@ impl LiveLine {
         let mut err = std::io::stderr().lock();
         let _ = write!(err, "\r\x1b[2K");
         let _ = err.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::timeline::Second;
+
+    #[test]
+    fn forbidden_and_limited_show_only_when_there_are_any() {
+        let line = LiveLine {
+            total: Duration::from_secs(10),
+            schedule: None,
+            colour: false,
+            fetches: None,
+        };
+        let mut so_far = Second::default();
+        so_far.outcomes[Outcome::Accepted] = 1200;
+        let mut live = Live {
+            elapsed: Duration::from_secs(2),
+            so_far,
+            rate: 600.0,
+            stopping: false,
+        };
+        let text = line.render(&live);
+        assert!(text.contains("accepted 1,200  rejected 0  errors 0"), "{text}");
+        assert!(!text.contains("limited") && !text.contains("forbidden"), "{text}");
+        live.so_far.outcomes[Outcome::Limited] = 34;
+        let text = line.render(&live);
+        assert!(text.contains("rejected 0  limited 34  errors 0"), "{text}");
     }
 }
