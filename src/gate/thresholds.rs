@@ -73,7 +73,9 @@ pub struct Threshold {
 pub fn accept_path_unexercised(r: &Results) -> Option<Verdict> {
     use crate::model::{Judgement, Outcome};
     let valid = r.classes.get(TokenClass::Valid.name())?;
-    let sent = valid.outcome(Outcome::Accepted) + valid.outcome(Outcome::Rejected);
+    let sent = valid.outcome(Outcome::Accepted)
+        + valid.outcome(Outcome::Rejected)
+        + valid.outcome(Outcome::Forbidden);
     let accepted = valid.judged(Judgement::CorrectAccept);
     (sent > 0 && accepted == 0 && r.totals.correct_accepts == 0).then(|| Verdict {
         name: "valid.correct_accepts".into(),
