@@ -100,6 +100,9 @@ fn a_limit_per_subject_is_found_per_subject_and_agrees_with_the_verifier() {
     );
     let md = jwtstorm::report::markdown::render(&results);
     assert!(md.contains("## Rate limit") && md.contains("| ann |"), "{md}");
+    // The timeline draws the limited answers per second.
+    let svg = std::fs::read_to_string(f.out().join("timeline.svg")).unwrap();
+    assert!(svg.contains("limited/s (429)"));
 }
 
 #[test]

@@ -109,6 +109,17 @@ pub fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, r: &Results) -> C
     .map_err(err)?
     .label("errors/s (transport + unexpected status)")
     .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 15, y + 5)], ALARM.filled()));
+    // Limited answers per second, when the target gave any: where its rate limiter cut in.
+    if pts.iter().any(|p| p.limited > 0) {
+        let limited: Vec<(f64, f64)> = pts
+            .iter()
+            .map(|p| (p.second as f64 + 0.5, p.limited as f64))
+            .collect();
+        c.draw_series(LineSeries::new(limited, PALETTE[7].stroke_width(2)))
+            .map_err(err)?
+            .label("limited/s (429)")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], PALETTE[7].stroke_width(2)));
+    }
     super::jwks_fetch_ticks(&mut c, r, end, rate_max)?;
     legend(&mut c, SeriesLabelPosition::LowerRight)?;
 
