@@ -562,3 +562,47 @@ fn a_limiter_seen_by_two_segments_is_judged_on_their_merge() {
     }
     assert_eq!(n(&r, "totals.over_limit"), 0);
 }
+
+#[test]
+fn endpoints_of_two_segments_add_up_to_the_verifiers_per_path_counts() {
+    // The reference verifier with a second, scoped path.
+    let f = Fixture::new(
+        "url = \"http://127.0.0.1:1/protected\"\n\
+         [[target.endpoints]]\npath = \"/protected\"\nweight = 2\n\
+         [[target.endpoints]]\npath = \"/admin\"\nweight = 1\nrequired_scope = \"admin\"",
+        "rate = 200\nduration = \"3s\"\nconcurrency = 8",
+        "count = 600\nmix = { valid = 9, expired = 1 }",
+    );
+    let s = Settings::from_scenario(&Loaded::read(&f.scenario()).unwrap()).unwrap();
+    let server = Server::hs256(
+        s.policy(Algorithm::HS256),
+        Knobs {
+            scoped_paths: vec![("/admin".into(), Some("admin".into()))],
+            ..Knobs::default()
+        },
+    );
+    let url = server.url();
+    let start = at(3);
+    let children: Vec<_> = (0..2).map(|i| segment(&f, &url, i, 2, &start, &[])).collect();
+    children.into_iter().for_each(wait_ok);
+    let segments = f.dir.path().join("segments");
+    let merged_dir = f.dir.path().join("merged");
+    let (code, stdout, stderr) = merge(&[segments.to_str().unwrap(), "--out", merged_dir.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let r = read_results(&merged_dir);
+    assert_accounted(&r);
+    let eps = r["endpoints"].as_array().unwrap();
+    assert_eq!(eps.len(), 2);
+    let m = server.metrics();
+    for (e, path) in [(&eps[0], "/protected"), (&eps[1], "/admin")] {
+        for outcome in ["accepted", "rejected", "forbidden"] {
+            let ours = e["outcomes"].get(outcome).and_then(Value::as_u64).unwrap_or(0);
+            assert_eq!(ours, m.path_count(path, outcome), "{path} {outcome}");
+        }
+        assert!(p(e, "latency_us.count") > 0.0);
+    }
+    assert_eq!(n(&eps[0], "count") + n(&eps[1], "count"), n(&r, "totals.sent"));
+    // Valid tokens lack the admin scope: forbidden there, rightly.
+    assert_eq!(n(&r, "totals.false_rejects") + n(&r, "totals.false_accepts"), 0);
+    assert!(n(&eps[1], "outcomes.forbidden") > 0);
+}
