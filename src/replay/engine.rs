@@ -476,7 +476,8 @@ async fn connection<T: Transport + Send + Sync>(
             break;
         }
         // Beyond the schedule: no token is taken (the batch would look used up when it is not).
-        if plan.pacer.as_ref().is_some_and(|p| p.due(g).is_none()) {
+        let due = plan.pacer.as_ref().map(|p| p.due(g));
+        if due == Some(None) {
             break;
         }
         // The token first (a stream may make the request wait for one), then its time.
@@ -490,7 +491,7 @@ async fn connection<T: Transport + Send + Sync>(
         // back-pressure.
         let mut waited = !token_wait.is_zero();
         let intended = match &plan.pacer {
-            Some(p) => match p.due(g) {
+            Some(_) => match due.flatten() {
                 Some(due) => {
                     let at = start + due;
                     // The timer wheel fires on whole milliseconds after the deadline; aiming

@@ -302,7 +302,14 @@ impl Merger {
             let base = start.floor() as i64;
             for sub in &rl.subjects {
                 let rows = sums.subjects.entry(sub.subject.clone()).or_default();
-                for (i, row) in sub.seconds.iter().enumerate() {
+                // At most the first hour, as a run records it: a file cannot make the merge
+                // allocate more.
+                for (i, row) in sub
+                    .seconds
+                    .iter()
+                    .take(crate::stats::limits::LIMIT_SECONDS)
+                    .enumerate()
+                {
                     let mine = rows.entry(base + i as i64).or_default();
                     for k in 0..3 {
                         mine[k] += row[k];
@@ -544,7 +551,13 @@ impl Merger {
                     .map(|(name, by_second)| {
                         let mut rows = Vec::new();
                         for (unix_s, row) in by_second {
+                            // A segment that started more than an hour after the first (only a
+                            // crafted file can) is beyond what is followed.
                             let i = usize::try_from(unix_s - base).unwrap_or(0);
+                            if i >= crate::stats::limits::LIMIT_SECONDS {
+                                rl.untracked_requests += row[0];
+                                continue;
+                            }
                             if rows.len() <= i {
                                 rows.resize(i + 1, [0; 3]);
                             }
