@@ -392,6 +392,13 @@ pub struct ServeArgs {
     /// second's worth].
     #[arg(long, value_name = "N", requires = "rate_limit", help_heading = "API checks")]
     pub rate_limit_burst: Option<u32>,
+    /// Refuse verified tokens whose jti this file lists (one a line, `#` comments; the format
+    /// of revoked.txt) with 401 reason `revoked`; the file is read again when it changes.
+    #[arg(long, value_name = "FILE", help_heading = "API checks")]
+    pub revocation_list: Option<std::path::PathBuf>,
+    /// Look at the revocation list file for changes this often (at least 10ms).
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = units::parse_duration, requires = "revocation_list", help_heading = "API checks")]
+    pub revocation_poll: std::time::Duration,
     /// Take the verification keys from the issuer's JWKS at this URL instead of key files:
     /// fetched on first use, on an unknown kid (at most once per --jwks-cooldown) and once the
     /// cached set is older than --jwks-max-age. Without --alg or --algorithms every asymmetric

@@ -277,6 +277,7 @@ fn a_client_thread_that_panics_fails_the_run() {
         rate_limit: None,
         respect_retry_after: false,
         routes: None,
+        revoker: None,
     };
     let started = Instant::now();
     let finished = execute(plan, Panics, &no, |_| None);

@@ -580,6 +580,7 @@ fn a_failed_refresh_keeps_the_cached_keys_and_is_counted() {
             max_age: Duration::from_secs(1),
             schedule: std::sync::Arc::new(Schedule::fixed(vec![key.clone()]).unwrap()),
             attacker: Attacker::default(),
+            revocations: Default::default(),
         })
         .await
         .unwrap();

@@ -109,6 +109,7 @@ fn check_policy(alg: Algorithm, n_keys: usize, policy: Policy) {
     })
     .unwrap();
     let verifier = Verifier::new(policy.clone(), &keys).unwrap();
+    let pool: BTreeSet<String> = jwtstorm::token::revocation::pool(7).into_iter().collect();
     let mut seen = BTreeSet::new();
     let (mut out, mut scratch) = (Vec::new(), Vec::new());
     for i in 0..count {
@@ -128,19 +129,34 @@ fn check_policy(alg: Algorithm, n_keys: usize, policy: Policy) {
         // the scope missing.
         let forbid = deserved == jwtstorm::model::Deserved::Forbid;
         assert_eq!(forbid, class == TokenClass::InsufficientScope, "{alg:?} {class}");
+        // A revoked token is good in every other way too: what refuses it is the list, which
+        // names its jti (and no valid token's).
+        let listed = class == TokenClass::Revoked;
+        let jti = jwtstorm::token::revocation::jti_of(token.as_bytes());
+        assert_eq!(
+            jti.as_ref().is_some_and(|j| pool.contains(j)),
+            listed,
+            "{alg:?} {class}: jti {jti:?} on the list"
+        );
         assert_eq!(
             jsonwebtoken_accepts(token, &keys, &policy),
-            want || forbid,
+            want || forbid || listed,
             "{alg:?} {class} token {i}: jsonwebtoken disagrees with the label {expect}: {token}"
         );
         match verifier.verify(token.as_bytes(), now) {
             Ok(v) => {
                 assert!(
-                    want || forbid,
+                    want || forbid || listed,
                     "{alg:?} {class}: reference verifier accepted a negative token"
                 );
+                assert_eq!(v.jti, jti, "{alg:?} {class}: the verifier reads the jti");
                 if let Some(scope) = &policy.required_scope {
-                    assert_eq!(v.has_scope(scope), want, "{alg:?} {class}: scope {:?}", v.scopes);
+                    assert_eq!(
+                        v.has_scope(scope),
+                        want || listed,
+                        "{alg:?} {class}: scope {:?}",
+                        v.scopes
+                    );
                 }
             }
             Err(reason) => {

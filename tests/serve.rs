@@ -117,7 +117,22 @@ async fn every_class_of_every_family_gets_its_answer_and_metrics_agree() {
             .map(|c| (*c, 1.0))
             .collect();
         let n_classes = mix.len();
-        let srv = start(alg, &keys, Knobs::default(), Placement::Bearer).await;
+        // The list `revoked` tokens are on, as `mint` writes it beside a batch.
+        let dir = tempfile::tempdir().unwrap();
+        let list = dir.path().join("revoked.txt");
+        std::fs::write(
+            &list,
+            jwtstorm::token::revocation::render(&jwtstorm::token::revocation::pool(3)),
+        )
+        .unwrap();
+        let knobs = Knobs {
+            revocation: Some(jwtstorm::verifier::revocation::ListSource {
+                path: list,
+                poll: std::time::Duration::from_secs(1),
+            }),
+            ..Knobs::default()
+        };
+        let srv = start(alg, &keys, knobs, Placement::Bearer).await;
         let addr = srv.addr;
         let m = minter(alg, &keys, mix, 150);
         let (sent_ok, sent_reasons, classes) = tokio::task::spawn_blocking(move || {

@@ -32,6 +32,18 @@ pub fn run(args: MintArgs) -> Result<i32, Failure> {
         (None, false, _) => None,
     };
 
+    let revoked_in_mix = s
+        .tokens
+        .mix
+        .iter()
+        .any(|(c, w)| *c == crate::token::classes::TokenClass::Revoked && *w > 0.0);
+    if revoked_in_mix && to_stdout {
+        return Err(anyhow::anyhow!(
+            "revoked tokens need their revocation list ({}) beside the batch: write the batch to a file with --out",
+            crate::token::revocation::FILE_NAME
+        ))
+        .or_bad_input();
+    }
     let (alg, keys) = s.load_keys().or_bad_input()?;
     let config = s
         .mint_config(alg, keys)
@@ -105,6 +117,22 @@ pub fn run(args: MintArgs) -> Result<i32, Failure> {
         )
         .with_context(|| format!("writing '{}'", path.display()))
         .or_cannot_proceed()?;
+        if revoked_in_mix {
+            // The ids `revoked` tokens carry, so a verifier (and a run of this batch) refuses them.
+            let list = args
+                .out
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join(crate::token::revocation::FILE_NAME);
+            let text =
+                crate::token::revocation::render(&crate::token::revocation::pool(minter.config().seed));
+            std::fs::write(&list, text)
+                .with_context(|| format!("writing '{}'", list.display()))
+                .or_cannot_proceed()?;
+            if !args.quiet {
+                eprintln!("  revocation list -> {}", list.display());
+            }
+        }
     }
     if !args.quiet {
         eprintln!(

@@ -35,6 +35,8 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
     }
     let output = p.create_output(args.out.as_deref(), SystemTime::now())?;
     let (out_dir, results_path) = (output.dir, output.results);
+    let mut p = p;
+    p.output_dir = Some(out_dir.clone());
 
     if !args.quiet {
         match &p.run.batch {
@@ -110,6 +112,27 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
             kids.join(", "),
             session.url,
             load.describe()
+        );
+    }
+    if let Some(list) = &session.revocations
+        && !args.quiet
+    {
+        let served = session
+            .idp
+            .as_ref()
+            .map_or(String::new(), |i| format!(", served at {}", i.revocation_url()));
+        eprintln!(
+            "revocation list: {} ({} id(s){served}){}",
+            list.path().display(),
+            list.initial(),
+            if session.p.run.target.embedded {
+                format!(
+                    "; the embedded verifier looks at it every {}",
+                    crate::text::format_duration(session.p.run.revocation_poll)
+                )
+            } else {
+                "; the target must follow it".to_string()
+            }
         );
     }
     if let Some(at) = session.p.run.start_at

@@ -166,7 +166,28 @@ pub fn run(args: ServeArgs) -> Result<i32, Failure> {
         }
         scoped_paths.push((path, Some(scope)));
     }
+    if args.revocation_poll < crate::verifier::revocation::MIN_POLL {
+        return Err(anyhow::anyhow!(
+            "--revocation-poll {:?}: at least {:?}",
+            args.revocation_poll,
+            crate::verifier::revocation::MIN_POLL
+        ))
+        .or_bad_input();
+    }
+    if let Some(path) = &args.revocation_list {
+        // Read once here so a bad list is a clear error before anything listens.
+        crate::token::revocation::read(path)
+            .map_err(anyhow::Error::msg)
+            .or_bad_input()?;
+    }
     let knobs = Knobs {
+        revocation: args
+            .revocation_list
+            .clone()
+            .map(|path| crate::verifier::revocation::ListSource {
+                path,
+                poll: args.revocation_poll,
+            }),
         scoped_paths,
         misreport,
         delay,

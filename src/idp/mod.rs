@@ -28,6 +28,8 @@ pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 /// The discovery document's path.
 pub const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
 pub use crate::token::{ATTACKER_CERT_PATH, ATTACKER_JWKS_PATH};
+/// The revocation list's path (the `revoked.txt` format).
+pub const REVOCATION_PATH: &str = "/revoked.txt";
 /// Fetches kept in full; later ones are counted only.
 pub const KEPT_FETCHES: usize = 10_000;
 
@@ -49,7 +51,12 @@ pub struct IdpConfig {
     pub max_age: Duration,
     pub schedule: Arc<Schedule>,
     pub attacker: Attacker,
+    /// The revocation list served at [`REVOCATION_PATH`], replaced as the run revokes tokens.
+    pub revocations: RevocationDoc,
 }
+
+/// The revocation list as served: its text, replaced whole when it changes.
+pub type RevocationDoc = Arc<std::sync::RwLock<Bytes>>;
 
 /// Which document a fetch asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -61,6 +68,8 @@ pub enum Document {
     AttackerJwks,
     /// The attacker's certificate (an `x5u` header followed).
     AttackerCert,
+    /// The revocation list.
+    Revocations,
     Other,
 }
 
@@ -170,6 +179,7 @@ struct State {
     discovery: Bytes,
     cache_control: HeaderValue,
     attacker: Attacker,
+    revocations: RevocationDoc,
     log: Arc<FetchLog>,
 }
 
@@ -225,6 +235,7 @@ fn handle(state: &State, req: &Request<hyper::body::Incoming>, client: SocketAdd
         DISCOVERY_PATH => (Document::Discovery, None),
         ATTACKER_JWKS_PATH => (Document::AttackerJwks, None),
         ATTACKER_CERT_PATH => (Document::AttackerCert, None),
+        REVOCATION_PATH => (Document::Revocations, None),
         _ => (Document::Other, None),
     };
     let resp = if req.method() != Method::GET && req.method() != Method::HEAD {
@@ -264,6 +275,26 @@ fn handle(state: &State, req: &Request<hyper::body::Incoming>, client: SocketAdd
                 Some(b) => respond(StatusCode::OK, "application/x-pem-file", b.clone()),
                 None => not_found(),
             },
+            Document::Revocations => {
+                let body = state
+                    .revocations
+                    .read()
+                    .map_or_else(|p| p.into_inner().clone(), |b| b.clone());
+                // A poller that sends the tag back is told when nothing changed.
+                let tag = etag(0, &body);
+                let mut r = match &if_none_match {
+                    Some(inm) if matches(inm, tag.to_str().unwrap_or_default()) => respond(
+                        StatusCode::NOT_MODIFIED,
+                        "text/plain; charset=utf-8",
+                        Bytes::new(),
+                    ),
+                    _ => respond(StatusCode::OK, "text/plain; charset=utf-8", body),
+                };
+                r.headers_mut().insert(header::ETAG, tag);
+                r.headers_mut()
+                    .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+                r
+            }
             Document::Other => not_found(),
         }
     };
@@ -331,6 +362,7 @@ pub async fn start(cfg: IdpConfig) -> std::io::Result<RunningIdp> {
         cache_control: HeaderValue::from_str(&format!("public, max-age={}", cfg.max_age.as_secs()))
             .expect("ascii"),
         attacker: cfg.attacker,
+        revocations: cfg.revocations,
         log: log.clone(),
     });
     let slots = Arc::new(Semaphore::new(1024));

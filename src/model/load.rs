@@ -23,6 +23,20 @@ pub struct Stage {
     pub ramp: bool,
 }
 
+/// A revocation during the run (`load.revoke`): at `at`, a `share` of the `valid` tokens
+/// already sent are put on the revocation list, and from then on a `replay` share of the
+/// requests sends one of them again, to be refused.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Revocation {
+    #[serde(serialize_with = "secs")]
+    pub at: Duration,
+    pub share: f64,
+    pub replay: f64,
+}
+
+/// Requests replaying revoked tokens, by default: a tenth.
+pub const DEFAULT_REVOKED_REPLAY: f64 = 0.1;
+
 /// Token order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]

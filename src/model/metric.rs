@@ -69,11 +69,13 @@ pub enum Metric {
     RotationFalseRejects,
     /// Subjects that got more accepted than the declared rate limit allows.
     OverLimit,
+    /// Tokens on the revocation list when sent (class `revoked`), accepted.
+    RevokedAccepts,
 }
 
 impl Metric {
     /// Every metric, latency first.
-    pub const ALL: [Metric; 34] = [
+    pub const ALL: [Metric; 35] = [
         Metric::P50,
         Metric::P75,
         Metric::P90,
@@ -108,6 +110,7 @@ impl Metric {
         Metric::StaleKeyAccepts,
         Metric::OverLimit,
         Metric::RotationFalseRejects,
+        Metric::RevokedAccepts,
     ];
 
     /// The name thresholds, tolerances and results use: `p99.9`, `error_rate`.
@@ -147,6 +150,7 @@ impl Metric {
             Metric::StaleKeyAccepts => "stale_key_accepts",
             Metric::OverLimit => "over_limit",
             Metric::RotationFalseRejects => "rotation_false_rejects",
+            Metric::RevokedAccepts => "revoked_accepts",
         }
     }
 
@@ -190,6 +194,7 @@ impl Metric {
                 | Metric::StaleKeyAccepts
                 | Metric::RotationFalseRejects
                 | Metric::OverLimit
+                | Metric::RevokedAccepts
         )
     }
 

@@ -13,7 +13,7 @@ pub mod status;
 
 pub use format::Format;
 pub use limit::{LimitKey, Rate, RateLimit};
-pub use load::{Model, Order, Segment, Stage};
+pub use load::{Model, Order, Revocation, Segment, Stage};
 pub use metric::{Metric, Unit};
 pub use outcome::{Deserved, ErrorKind, Judgement, OUTCOMES, Outcome, PerJudgement, PerOutcome};
 pub use reason::ReasonMap;

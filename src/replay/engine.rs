@@ -67,6 +67,8 @@ pub struct Plan {
     pub respect_retry_after: bool,
     /// Several endpoints, one picked per request by weight (`target` is unused then).
     pub routes: Option<Arc<super::routes::Routes>>,
+    /// Revocations during the run (`load.revoke`).
+    pub revoker: Option<Arc<super::revoke::Revoker>>,
 }
 
 /// Limited callers told to wait, at most this many at once (open model, `respect_retry_after`).
@@ -116,6 +118,8 @@ pub struct Finished {
     /// Requests (this segment's, open model) due before it joined: never sent, counted among
     /// the not sent.
     pub missed: u64,
+    /// What each revocation did (`None`: the run ended before it).
+    pub revocations: Vec<Option<crate::stats::revocations::Fired>>,
 }
 
 struct Shared {
@@ -313,7 +317,11 @@ pub fn execute<T: Transport + Send + Sync>(
         }
         Tokens::Store { selector, .. } => (None, selector.len()),
     };
+    if let Some(why) = plan.revoker.as_ref().and_then(|r| r.error()) {
+        aborted.get_or_insert(why);
+    }
     Finished {
+        revocations: plan.revoker.as_ref().map_or_else(Vec::new, |r| r.fired()),
         stream,
         distinct,
         scheduled: main_scheduled,
@@ -481,7 +489,7 @@ async fn connection<T: Transport + Send + Sync>(
             break;
         }
         // The token first (a stream may make the request wait for one), then its time.
-        let Some((picked, token_wait)) = plan.tokens.pick(i).await else {
+        let Some((mut picked, token_wait)) = plan.tokens.pick(i).await else {
             // The stream failed; the session reports why.
             break;
         };
@@ -528,6 +536,22 @@ async fn connection<T: Transport + Send + Sync>(
             intended
         };
         let warmup = intended.duration_since(start) < plan.warmup;
+        // A revocation may replace the token with a revoked one, or find it revoked.
+        let mut revoked_by = None;
+        if let Some(r) = &plan.revoker {
+            match r.on_request(g, begin.saturating_duration_since(start), &picked) {
+                super::revoke::Verdict::Unchanged => {}
+                super::revoke::Verdict::IsRevoked(e) => {
+                    picked.class = TokenClass::Revoked;
+                    picked.expect = crate::token::classes::Expect::Reject;
+                    revoked_by = Some(e);
+                }
+                super::revoke::Verdict::Replay(p, e) => {
+                    picked = p;
+                    revoked_by = Some(e);
+                }
+            }
+        }
         let (mut class, expect, reused) = (picked.class, picked.expect, picked.reused);
         // A valid token whose key was retired before it left must now be rejected.
         let retired = match &plan.rotation {
@@ -680,6 +704,12 @@ async fn connection<T: Transport + Send + Sync>(
             }
             if outcome == Outcome::Limited && !warmup {
                 rec.limits.limited(retry_after);
+            }
+            if let Some(e) = revoked_by
+                && !warmup
+            {
+                let at = begin.saturating_duration_since(start).as_micros() as u64;
+                rec.revocations.answer(usize::from(e), at, outcome);
             }
             if let Some(r) = route {
                 rec.endpoint(r, &ex);

@@ -4,6 +4,7 @@
 pub mod classify;
 pub mod engine;
 pub mod pacer;
+pub mod revoke;
 pub mod routes;
 pub mod stream;
 pub mod tokens;

@@ -67,6 +67,36 @@ impl Formatter {
     }
 }
 
+impl Formatter {
+    /// The token inside a value [`Formatter::push`] made (`None` when it was not made so).
+    pub fn raw(&self, value: &[u8]) -> Option<Vec<u8>> {
+        match &self.placement {
+            Placement::Bearer => value.strip_prefix(b"Bearer ").map(<[u8]>::to_vec),
+            Placement::Header(_) => Some(value.to_vec()),
+            Placement::Cookie(name) => value
+                .strip_prefix(name.as_bytes())
+                .and_then(|v| v.strip_prefix(b"="))
+                .map(<[u8]>::to_vec),
+            Placement::Query(_) => {
+                let v = value.strip_prefix(self.path_prefix.as_bytes())?;
+                let mut out = Vec::with_capacity(v.len());
+                let mut i = 0;
+                while i < v.len() {
+                    if v[i] == b'%' {
+                        let hex = std::str::from_utf8(v.get(i + 1..i + 3)?).ok()?;
+                        out.push(u8::from_str_radix(hex, 16).ok()?);
+                        i += 3;
+                    } else {
+                        out.push(v[i]);
+                        i += 1;
+                    }
+                }
+                Some(out)
+            }
+        }
+    }
+}
+
 /// One block of minted tokens: formatted values, their end offsets, classes and expectations.
 type Block = (BytesMut, Vec<u64>, Vec<TokenClass>, Vec<Expect>);
 
@@ -441,6 +471,17 @@ mod tests {
         Formatter::new(Placement::Cookie("jwt".into()), "/p").push(b"a.b.c", &mut out);
         Formatter::new(Placement::Query("t".into()), "/p?x=1").push(b"a b", &mut out);
         assert_eq!(&out[..], b"Bearer a.b.cjwt=a.b.c/p?x=1&t=a%20b");
+        for p in [
+            Placement::Bearer,
+            Placement::Cookie("jwt".into()),
+            Placement::Header("x-t".into()),
+            Placement::Query("t".into()),
+        ] {
+            let f = Formatter::new(p, "/p?x=1");
+            let mut v = BytesMut::new();
+            f.push(b"a b.c", &mut v);
+            assert_eq!(f.raw(&v).as_deref(), Some(&b"a b.c"[..]));
+        }
     }
 
     #[test]

@@ -195,6 +195,13 @@ pub fn render(r: &Results) -> String {
             html_table(&mut o, &per_subject);
         }
     }
+    if let Some(line) = table::revocation_line(r) {
+        let _ = writeln!(o, "<h2>Revocation</h2>\n<p>{}</p>", escape(&line));
+        let events = table::revocations(r);
+        if !events.rows.is_empty() {
+            html_table(&mut o, &events);
+        }
+    }
 
     let codes: Vec<Vec<String>> = r
         .status_codes

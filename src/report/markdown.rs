@@ -216,6 +216,13 @@ pub fn render(r: &Results) -> String {
             md_table(&mut o, &per_subject);
         }
     }
+    if let Some(line) = table::revocation_line(r) {
+        let _ = writeln!(o, "\n## Revocation\n\n{line}\n");
+        let events = table::revocations(r);
+        if !events.rows.is_empty() {
+            md_table(&mut o, &events);
+        }
+    }
     if !r.thresholds.is_empty() {
         let _ = writeln!(o, "\n## Thresholds\n");
         let _ = writeln!(o, "| threshold | condition | measured | verdict |");

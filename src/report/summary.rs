@@ -147,6 +147,12 @@ pub fn render(r: &Results, colour: bool) -> String {
         let over = r.rate_limit.as_ref().is_some_and(|l| l.over_limit > 0);
         let _ = writeln!(o, "  rate limit  {}", red(line, over));
     }
+    if let Some(line) = table::revocation_line(r) {
+        let _ = writeln!(o, "  revocation  {}", red(line, r.totals.revoked_accepts > 0));
+        for e in r.revocation.iter().flat_map(|rv| &rv.events) {
+            let _ = writeln!(o, "    {}", red(table::revocation_event_line(e), e.accepted > 0));
+        }
+    }
     let warm = if r.warmup.sent > 0 {
         format!(
             " (after {:.1}s warmup: {} requests not counted)",

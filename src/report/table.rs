@@ -321,6 +321,101 @@ pub fn rate_limit(r: &Results) -> Table {
     }
 }
 
+/// The revocation list in one line: its file (and URL), ids at the start and end, and the
+/// revoked tokens accepted; `None` without one.
+pub fn revocation_line(r: &Results) -> Option<String> {
+    let rv = r.revocation.as_ref()?;
+    let mut line = format!(
+        "list {} ({} id(s) at the start, {} at the end)",
+        rv.list,
+        thousands(rv.initial),
+        thousands(rv.entries)
+    );
+    if let Some(url) = &rv.url {
+        line.push_str(&format!(", served at {url}"));
+    }
+    line.push_str(&format!(
+        "; {} revoked token(s) accepted",
+        thousands(r.totals.revoked_accepts)
+    ));
+    Some(line)
+}
+
+/// One revocation during the run in a line.
+pub fn revocation_event_line(e: &crate::stats::revocations::RevocationEvent) -> String {
+    let Some(fired) = e.fired_at_s else {
+        return format!("at {:.1}s: the run ended before it", e.at_s);
+    };
+    let mut line = format!(
+        "at {fired:.1}s: {} revoked ({:.1}% of the valid tokens sent), {} replayed: {} accepted after, {} rejected",
+        thousands(e.revoked),
+        e.share * 100.0,
+        thousands(e.replays),
+        thousands(e.accepted),
+        thousands(e.rejected)
+    );
+    if e.other > 0 {
+        line.push_str(&format!(", {} other", thousands(e.other)));
+    }
+    match e.lag_s {
+        Some(lag) => line.push_str(&format!("; lag {lag:.3}s")),
+        None => line.push_str("; never rejected one"),
+    }
+    if let Some(last) = e.last_accept_after_s {
+        line.push_str(&format!(", last accepted {last:.3}s after"));
+    }
+    if e.without_jti > 0 {
+        line.push_str(&format!("; {} chosen without a jti", thousands(e.without_jti)));
+    }
+    if e.capped {
+        line.push_str(&format!(
+            "; capped at {} chosen tokens",
+            thousands(crate::replay::revoke::MAX_PER_EVENT as u64)
+        ));
+    }
+    line
+}
+
+/// Each revocation during the run and how the target followed it; empty without one.
+pub fn revocations(r: &Results) -> Table {
+    let events = r.revocation.as_ref().map_or(&[][..], |rv| &rv.events[..]);
+    let secs = |v: Option<f64>| Cell::Text(v.map_or("-".into(), |x| format!("{x:.3}s")));
+    let rows = events
+        .iter()
+        .map(|e| {
+            vec![
+                Cell::Text(format!("{:.1}s", e.at_s)),
+                Cell::Text(format!("{:.1}%", e.share * 100.0)),
+                Cell::Count(e.revoked),
+                Cell::Count(e.replays),
+                if e.accepted > 0 {
+                    Cell::Text(format!("{} (!)", thousands(e.accepted)))
+                } else {
+                    Cell::Count(0)
+                },
+                Cell::Count(e.rejected),
+                Cell::Count(e.other),
+                secs(e.lag_s),
+                secs(e.last_accept_after_s),
+            ]
+        })
+        .collect();
+    Table {
+        columns: vec![
+            col("at", "at"),
+            col("share", "share"),
+            col("revoked", "revoked"),
+            col("replayed", "replayed"),
+            col("accepted after", "stale acc"),
+            col("rejected", "rejected"),
+            col("other", "other"),
+            col("lag (first rejection)", "lag"),
+            col("last accept after", "last acc"),
+        ],
+        rows,
+    }
+}
+
 /// What the limited answers' `Retry-After` said and how the run honoured it, in one line;
 /// `None` without limited answers or a declared limit.
 pub fn rate_limit_line(r: &Results) -> Option<String> {

@@ -33,6 +33,8 @@ pub struct LoadSettings {
     pub grace: Duration,
     /// Honour `Retry-After` (see the scenario key).
     pub respect_retry_after: bool,
+    /// Revocations during the run, in time order.
+    pub revoke: Vec<crate::model::Revocation>,
 }
 
 mod opt_secs {
@@ -97,6 +99,7 @@ impl Default for LoadSettings {
             pool: None,
             grace: Duration::from_secs(2),
             respect_retry_after: false,
+            revoke: Vec::new(),
         }
     }
 }
@@ -265,8 +268,72 @@ impl LoadSettings {
         if let Some(r) = section.respect_retry_after {
             load.respect_retry_after = r;
         }
+        if let Some(v) = &section.revoke {
+            load.revoke = revocations(v.get_ref()).map_err(|e| l.error(v, "load.revoke", e))?;
+            if let Some(last) = load.revoke.last()
+                && last.at >= load.time_bound()
+            {
+                return Err(l.error(
+                    v,
+                    "load.revoke",
+                    format!(
+                        "a revocation at {} comes after the run ends ({})",
+                        format_duration(last.at),
+                        format_duration(load.time_bound())
+                    ),
+                ));
+            }
+        }
         Ok(load)
     }
+}
+
+/// The most revocations a run may have.
+pub const MAX_REVOCATIONS: usize = 16;
+
+/// Reads `load.revoke`'s entries, sorted by time.
+pub fn revocations(items: &[super::RevokeValue]) -> Result<Vec<crate::model::Revocation>, String> {
+    if items.is_empty() || items.len() > MAX_REVOCATIONS {
+        return Err(format!(
+            "list 1 to {MAX_REVOCATIONS} revocations such as {{ at = \"20s\", share = \"10%\" }}"
+        ));
+    }
+    let share = |v: &PercentValue, what: &str, n: usize| -> Result<f64, String> {
+        let f = match v {
+            PercentValue::Number(x) => Ok(*x),
+            PercentValue::Text(t) => units::parse_percent(t),
+        }
+        .map_err(|e| format!("entry {n}: {what}: {e}"))?;
+        if !(f > 0.0 && f <= 1.0) {
+            return Err(format!(
+                "entry {n}: {what} must be above 0 and at most 1 (or 100%)"
+            ));
+        }
+        Ok(f)
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let n = i + 1;
+        let at = units::parse_duration(&item.at).map_err(|e| format!("entry {n}: at: {e}"))?;
+        if at.is_zero() {
+            return Err(format!(
+                "entry {n}: at must be after the start: no token has been sent at 0s"
+            ));
+        }
+        out.push(crate::model::Revocation {
+            at,
+            share: share(&item.share, "share", n)?,
+            replay: match &item.replay {
+                Some(r) => share(r, "replay", n)?,
+                None => crate::model::load::DEFAULT_REVOKED_REPLAY,
+            },
+        });
+    }
+    out.sort_by_key(|r| r.at);
+    if out.windows(2).any(|w| w[0].at == w[1].at) {
+        return Err("two revocations at the same moment: merge them".into());
+    }
+    Ok(out)
 }
 
 fn check_rate(l: &Loaded, r: &toml::Spanned<f64>, key: &str, zero_ok: bool) -> Result<f64, ScenarioError> {

@@ -159,6 +159,21 @@ pub struct LoadSection {
     /// open model, the schedule never waits, and how much too soon a limited caller's next
     /// request left is recorded.
     pub respect_retry_after: Option<bool>,
+    /// Revocations during the run: `[{ at = "20s", share = "10%" }]`.
+    pub revoke: Option<Spanned<Vec<RevokeValue>>>,
+}
+
+/// One `load.revoke` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeValue {
+    /// When, from the start of the run.
+    pub at: String,
+    /// Share of the valid tokens already sent to revoke.
+    pub share: PercentValue,
+    /// Share of the requests from then on that replay a revoked token (10% by default).
+    #[serde(default)]
+    pub replay: Option<PercentValue>,
 }
 
 /// One `[[load.stages]]` entry.
@@ -236,6 +251,8 @@ pub struct VerifierSection {
     pub required_scope: Option<Spanned<String>>,
     /// `scope` (a space-separated string, default) or `scp` (an array).
     pub scope_claim: Option<Spanned<String>>,
+    /// How often the embedded verifier looks at the revocation list for changes (1s).
+    pub revocation_poll: Option<Spanned<String>>,
 }
 
 /// `[tokens]`: what to mint.

@@ -38,6 +38,9 @@ pub struct RunSettings {
     pub idp: Option<super::idp::IdpSettings>,
     /// How the embedded verifier caches the identity provider's JWKS.
     pub jwks_cache: super::idp::JwksCache,
+    /// How often the embedded verifier looks at the revocation list for changes.
+    #[serde(with = "super::target::secs")]
+    pub revocation_poll: Duration,
     /// This process's share of a run spread over several (`--segment`).
     #[serde(skip)]
     pub segment: crate::model::Segment,
@@ -61,6 +64,7 @@ impl Default for RunSettings {
             require_accepts: true,
             idp: None,
             jwks_cache: super::idp::JwksCache::default(),
+            revocation_poll: crate::verifier::revocation::DEFAULT_POLL,
             segment: crate::model::Segment::WHOLE,
             start_at: None,
         }
@@ -109,6 +113,12 @@ impl RunSettings {
                 "verifier",
                 "jwks_max_age and jwks_cooldown set how the embedded verifier caches [idp]'s JWKS: add an [idp] section",
             ));
+        }
+        if let Some(v) = &sc.verifier.revocation_poll {
+            s.revocation_poll = duration(l, v, "verifier.revocation_poll")?;
+            if s.revocation_poll < crate::verifier::revocation::MIN_POLL {
+                return Err(l.error(v, "verifier.revocation_poll", "must be at least 10ms"));
+            }
         }
         if let Some(d) = &sc.report.dir {
             s.report.dir = PathBuf::from(d.get_ref());

@@ -111,6 +111,9 @@ pub fn to_toml(name: &str, s: &Settings, run: &RunSettings) -> String {
         verifier.insert("rate_limit_key".into(), Value::String(r.key.name().into()));
         verifier.insert("rate_limit_burst".into(), Value::Integer(i64::from(r.burst)));
     }
+    if run.revocation_poll != crate::verifier::revocation::DEFAULT_POLL {
+        verifier.insert("revocation_poll".into(), dur(run.revocation_poll));
+    }
     doc.insert("verifier".into(), Value::Table(verifier));
 
     let mut tokens = Table::new();
@@ -282,6 +285,20 @@ pub fn to_toml(name: &str, s: &Settings, run: &RunSettings) -> String {
     load.insert("grace".into(), dur(l.grace));
     if l.respect_retry_after {
         load.insert("respect_retry_after".into(), Value::Boolean(true));
+    }
+    if !l.revoke.is_empty() {
+        let events = l
+            .revoke
+            .iter()
+            .map(|r| {
+                let mut t = Table::new();
+                t.insert("at".into(), dur(r.at));
+                t.insert("share".into(), Value::Float(r.share));
+                t.insert("replay".into(), Value::Float(r.replay));
+                Value::Table(t)
+            })
+            .collect();
+        load.insert("revoke".into(), Value::Array(events));
     }
     doc.insert("load".into(), Value::Table(load));
 

@@ -100,6 +100,8 @@ pub struct IdpRun {
     pub log: Arc<FetchLog>,
     /// What header-injection tokens point at.
     pub reference: IdpRef,
+    /// The revocation list it serves.
+    pub revocations: crate::idp::RevocationDoc,
     rt: tokio::runtime::Runtime,
     running: Option<RunningIdp>,
 }
@@ -115,6 +117,7 @@ impl IdpRun {
         let set = key_set(s, alg, keys, rsa_bits)?;
         let (attacker_key, docs) = attacker(alg, &set)?;
         let schedule = Arc::new(schedule(s, set)?);
+        let revocations = crate::idp::RevocationDoc::default();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("jwtstorm-idp")
@@ -131,6 +134,7 @@ impl IdpRun {
                 max_age: s.max_age,
                 schedule: schedule.clone(),
                 attacker: docs,
+                revocations: revocations.clone(),
             }))
             .map_err(|source| SessionError::Start {
                 what: "starting the identity provider (idp.listen)",
@@ -146,6 +150,7 @@ impl IdpRun {
                 attacker: attacker_key,
             },
             url,
+            revocations,
             rt,
             running: Some(running),
         })
@@ -154,6 +159,11 @@ impl IdpRun {
     /// The key set's URL.
     pub fn jwks_url(&self) -> String {
         format!("{}{}", self.url, idp::JWKS_PATH)
+    }
+
+    /// The revocation list's URL.
+    pub fn revocation_url(&self) -> String {
+        format!("{}{}", self.url, idp::REVOCATION_PATH)
     }
 
     /// The schedule when it rotates keys.

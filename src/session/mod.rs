@@ -50,6 +50,8 @@ pub struct Prepared {
     pub name: String,
     pub settings: Settings,
     pub run: RunSettings,
+    /// The results folder, once made: the run keeps its revocation list there.
+    pub output_dir: Option<PathBuf>,
 }
 
 impl From<FlagError> for SessionError {
@@ -111,11 +113,18 @@ pub fn prepare(path: Option<&Path>, o: &LoadOverrides, src: &SourceArgs) -> Resu
     if let Some(url) = &run.target.url {
         target::tls_for(&run, url)?;
     }
+    if !run.load.revoke.is_empty() && run.batch.is_none() && !settings.tokens.jti {
+        return invalid(
+            "load.revoke lists tokens by their jti, but tokens.jti = false mints none: remove tokens.jti = false"
+                .into(),
+        );
+    }
     Ok(Prepared {
         loaded,
         name,
         settings,
         run,
+        output_dir: None,
     })
 }
 
@@ -234,6 +243,7 @@ impl Prepared {
                 if expired + expiring > 0 {
                     warning = Some(expiry_text(valid, expired, expiring));
                 }
+                initial_revocations(self, &store)?;
                 store.len() as u64
             }
             None if self.settings.tokens.stream => {
@@ -366,6 +376,10 @@ pub struct Session {
     pub cores: usize,
     /// jwtstorm as the identity provider (`[idp]`).
     pub idp: Option<idp::IdpRun>,
+    /// The revocation list the run keeps, when tokens are revoked.
+    pub revocations: Option<Arc<crate::replay::revoke::ListSink>>,
+    /// A list kept outside a results folder, removed when the session stops.
+    temporary_list: bool,
     replays: std::sync::atomic::AtomicU64,
 }
 
@@ -590,6 +604,7 @@ impl Session {
             (0, false) => cores,
             (n, _) => n,
         };
+        let (revocations, temporary_list) = revocation_list(&p, &store, idp.as_ref())?;
         let mut embedded = None;
         let url = match &p.run.target.url {
             Some(url) if !p.run.target.embedded => url.clone(),
@@ -600,12 +615,19 @@ impl Session {
                     cooldown: p.run.jwks_cache.cooldown,
                     timeout: Duration::from_secs(5),
                 });
+                let list = revocations
+                    .as_ref()
+                    .map(|l| crate::verifier::revocation::ListSource {
+                        path: l.path().to_path_buf(),
+                        poll: p.run.revocation_poll,
+                    });
                 let (rt, running) = start_embedded(
                     &p,
                     alg,
                     &keys,
                     cores.saturating_sub(client_threads).max(1),
                     remote,
+                    list,
                 )?;
                 let url = format!("http://{}{EMBEDDED_PATH}", running.addr);
                 embedded = Some((rt, running));
@@ -637,6 +659,8 @@ impl Session {
             client_threads,
             cores,
             idp,
+            revocations,
+            temporary_list,
             replays: Default::default(),
         })
     }
@@ -700,7 +724,25 @@ impl Session {
             rate_limit: p.settings.verifier.rate_limit,
             respect_retry_after: l.respect_retry_after,
             routes: self.routes.clone(),
+            revoker: match (&self.revocations, l.revoke.is_empty()) {
+                (Some(list), false) => Some(Arc::new(crate::replay::revoke::Revoker::new(
+                    l.revoke.clone(),
+                    l.seed,
+                    self.fmt.clone(),
+                    list.clone(),
+                ))),
+                _ => None,
+            },
         };
+        // Each replay starts from the initial revocation list.
+        if let Some(list) = &self.revocations
+            && self.replays.load(std::sync::atomic::Ordering::Relaxed) > 0
+        {
+            list.reset().map_err(|source| SessionError::Output {
+                path: list.path().to_path_buf(),
+                source,
+            })?;
+        }
         // Each replay reports its own fetches; the first keeps the preflight's.
         if let Some(i) = &self.idp
             && self.replays.fetch_add(1, std::sync::atomic::Ordering::Relaxed) > 0
@@ -856,6 +898,7 @@ impl Session {
             &self.keys,
             self.alg,
             self.idp.as_ref(),
+            self.revocations.as_deref(),
         )
     }
 
@@ -868,7 +911,90 @@ impl Session {
             rt.block_on(running.stop());
             rt.shutdown_timeout(Duration::from_secs(1));
         }
+        if self.temporary_list
+            && let Some(l) = self.revocations.take()
+        {
+            let _ = std::fs::remove_file(l.path());
+        }
     }
+}
+
+/// The ids on the revocation list at the start, and whether the tokens include revoked ones:
+/// the list beside a batch (which must exist when the batch holds revoked tokens), or the
+/// minter's pool when the mix has them.
+fn initial_revocations(p: &Prepared, store: &TokenStore) -> Result<(Vec<String>, bool), SessionError> {
+    use crate::token::classes::TokenClass;
+    use crate::token::revocation;
+    let has_revoked = (0..store.len()).any(|i| store.label(i).0 == TokenClass::Revoked);
+    let initial: Vec<String> = match &p.run.batch {
+        Some(batch) => {
+            let beside = batch
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join(revocation::FILE_NAME);
+            if beside.exists() {
+                let mut ids: Vec<String> = revocation::read(&beside)
+                    .map_err(|e| SessionError::Invalid(e.to_string()))?
+                    .into_iter()
+                    .collect();
+                ids.sort();
+                ids
+            } else if has_revoked {
+                return Err(SessionError::Invalid(format!(
+                    "{}: the batch holds revoked tokens, but no revocation list is beside it ({}); mint the batch \
+                     again with `jwtstorm mint`, which writes it",
+                    batch.display(),
+                    beside.display()
+                )));
+            } else {
+                Vec::new()
+            }
+        }
+        None if p
+            .settings
+            .tokens
+            .mix
+            .iter()
+            .any(|(c, w)| *c == TokenClass::Revoked && *w > 0.0) =>
+        {
+            revocation::pool(p.settings.tokens.seed)
+        }
+        None => Vec::new(),
+    };
+    Ok((initial, has_revoked))
+}
+
+/// The revocation list a session keeps, when its tokens include revoked ones or the load
+/// revokes some: in the results folder (or a temporary file, then `true`), starting with the
+/// ids `revoked` tokens carry (the minter's pool, or the list beside a batch).
+fn revocation_list(
+    p: &Prepared,
+    store: &TokenStore,
+    idp: Option<&idp::IdpRun>,
+) -> Result<(Option<Arc<crate::replay::revoke::ListSink>>, bool), SessionError> {
+    use crate::token::revocation;
+    let (initial, has_revoked) = initial_revocations(p, store)?;
+    if initial.is_empty() && p.run.load.revoke.is_empty() && !has_revoked {
+        return Ok((None, false));
+    }
+    let (path, temporary) = match &p.output_dir {
+        Some(dir) => (dir.join(revocation::FILE_NAME), false),
+        None => {
+            let nanos = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos());
+            let name = format!(
+                "jwtstorm-{}-{nanos}-{}",
+                std::process::id(),
+                revocation::FILE_NAME
+            );
+            (std::env::temp_dir().join(name), true)
+        }
+    };
+    let sink =
+        crate::replay::revoke::ListSink::create(path.clone(), initial, idp.map(|i| i.revocations.clone()))
+            .map_err(|source| SessionError::Output { path, source })?;
+    Ok((Some(Arc::new(sink)), temporary))
 }
 
 /// Starts the embedded reference verifier on 127.0.0.1 with the session's keys and policy, on a
@@ -879,6 +1005,7 @@ fn start_embedded(
     keys: &[KeyMaterial],
     threads: usize,
     remote: Option<crate::verifier::remote::RemoteSettings>,
+    revocation: Option<crate::verifier::revocation::ListSource>,
 ) -> Result<(tokio::runtime::Runtime, server::RunningServer), SessionError> {
     // With the identity provider's JWKS the keys come from there (the policy still applies).
     let verifier = Verifier::with_keys(
@@ -904,6 +1031,7 @@ fn start_embedded(
             rate_limit: p.settings.verifier.rate_limit,
             // The endpoints' paths, each with its scope (the main path has the policy's).
             scoped_paths: target::embedded_paths(&p.run),
+            revocation,
             ..Knobs::default()
         },
         verifier,

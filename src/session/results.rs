@@ -278,8 +278,10 @@ pub(super) fn results_of(
     keys: &[KeyMaterial],
     alg: jsonwebtoken::Algorithm,
     idp: Option<&IdpRun>,
+    revocations: Option<&crate::replay::revoke::ListSink>,
 ) -> Results {
     let rec = &f.recorder;
+    let revocation = revocation_report(p, load, f, idp, revocations);
     let warmup = load.warmup.min(f.window);
     let measured_s = (f.window.saturating_sub(warmup)).as_secs_f64();
     let mut totals = results::totals(&rec.main, f.scheduled, measured_s);
@@ -347,6 +349,9 @@ pub(super) fn results_of(
             }
         })
         .collect();
+    totals.revoked_accepts = classes
+        .get(crate::token::classes::TokenClass::Revoked.name())
+        .map_or(0, |c| c.outcome(crate::model::Outcome::Accepted));
     let (status_codes, transport_errors) = results::codes(&rec.main);
     let ended = f.started + f.elapsed;
     let scenario = scenario_as_run(p, load, keys, alg, url);
@@ -429,5 +434,38 @@ pub(super) fn results_of(
         fleet,
         rate_limit,
         endpoints,
+        revocation,
     }
+}
+
+/// The revocation list and what each revocation during the run did.
+fn revocation_report(
+    p: &Prepared,
+    load: &LoadSettings,
+    f: &Finished,
+    idp: Option<&IdpRun>,
+    list: Option<&crate::replay::revoke::ListSink>,
+) -> Option<crate::stats::revocations::RevocationReport> {
+    use crate::stats::revocations::{RevocationEvent, RevocationReport};
+    let list = list?;
+    // A fleet's segments each keep their own list; the merge names the first.
+    let _ = p.run.segment;
+    Some(RevocationReport {
+        list: list.path().display().to_string(),
+        url: idp.map(|i| i.revocation_url()),
+        initial: list.initial(),
+        entries: list.len(),
+        events: load
+            .revoke
+            .iter()
+            .enumerate()
+            .map(|(i, planned)| {
+                RevocationEvent::of(
+                    planned,
+                    f.revocations.get(i).and_then(|x| x.as_ref()),
+                    f.recorder.revocations.events.get(i),
+                )
+            })
+            .collect(),
+    })
 }

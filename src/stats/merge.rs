@@ -142,6 +142,48 @@ pub struct Merger {
     meta: MetaSums,
     rate_limit: Option<LimitSums>,
     endpoints: Vec<super::results::EndpointResult>,
+    revocation: Option<crate::stats::revocations::RevocationReport>,
+}
+
+/// Adds one segment's revocations: counts add up; each segment revokes its own tokens at the
+/// same moment of the run, so the merged lag is the slowest segment's (the target followed
+/// every list only then), and the last stale accept the latest.
+fn merge_revocation(
+    into: &mut Option<crate::stats::revocations::RevocationReport>,
+    rv: &crate::stats::revocations::RevocationReport,
+) {
+    let Some(m) = into else {
+        *into = Some(rv.clone());
+        return;
+    };
+    m.entries += rv.entries.saturating_sub(rv.initial);
+    let max = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        (x, y) => x.or(y),
+    };
+    for (i, e) in rv.events.iter().enumerate() {
+        if i >= crate::stats::revocations::MAX_EVENTS {
+            break;
+        }
+        if m.events.len() <= i {
+            m.events.push(e.clone());
+            continue;
+        }
+        let a = &mut m.events[i];
+        a.fired_at_s = match (a.fired_at_s, e.fired_at_s) {
+            (Some(x), Some(y)) => Some(x.min(y)),
+            (x, y) => x.or(y),
+        };
+        a.revoked += e.revoked;
+        a.without_jti += e.without_jti;
+        a.capped |= e.capped;
+        a.replays += e.replays;
+        a.accepted += e.accepted;
+        a.rejected += e.rejected;
+        a.other += e.other;
+        a.lag_s = max(a.lag_s, e.lag_s);
+        a.last_accept_after_s = max(a.last_accept_after_s, e.last_accept_after_s);
+    }
 }
 
 /// The rate-limit counts of the segments so far; each subject's seconds keyed by Unix second.
@@ -282,6 +324,9 @@ impl Merger {
             add_map(&mut m.outcomes, &e.outcomes);
             add_map(&mut m.verdicts, &e.verdicts);
         }
+        if let Some(rv) = &r.revocation {
+            merge_revocation(&mut self.revocation, rv);
+        }
         if let Some(rl) = &r.rate_limit {
             let sums = self.rate_limit.get_or_insert_with(|| LimitSums {
                 report: crate::stats::limits::RateLimitReport {
@@ -377,6 +422,7 @@ impl Merger {
         m.stale_key_accepts += t.stale_key_accepts;
         m.rotation_false_rejects += t.rotation_false_rejects;
         m.over_limit += t.over_limit;
+        m.revoked_accepts += t.revoked_accepts;
         m.reused_tokens += t.reused_tokens;
         let w = &mut self.warmup;
         w.duration_s = w.duration_s.max(r.warmup.duration_s);
@@ -573,6 +619,7 @@ impl Merger {
             rl
         });
         r.totals.over_limit = r.rate_limit.as_ref().map_or(0, |rl| rl.over_limit);
+        r.revocation = self.revocation;
         r.endpoints = self.endpoints;
         for (i, e) in r.endpoints.iter_mut().enumerate() {
             e.latency_us = self

@@ -5,4 +5,5 @@ pub mod limits;
 pub mod merge;
 pub mod recorder;
 pub mod results;
+pub mod revocations;
 pub mod timeline;

@@ -194,6 +194,8 @@ pub struct Recorder {
     pub keys: Vec<KeyRecord>,
     /// Rate limiting: `Retry-After` values and, against a declared limit, per subject.
     pub limits: crate::stats::limits::LimitTally,
+    /// Answers to tokens revoked during the run, per revocation.
+    pub revocations: crate::stats::revocations::RevocationTally,
     /// Per endpoint (several endpoints only), measured phase: answers and corrected latency.
     pub endpoints: Vec<EndpointTally>,
 }
@@ -330,6 +332,7 @@ impl Default for Recorder {
             sample_counts: BTreeMap::new(),
             keys: Vec::new(),
             limits: Default::default(),
+            revocations: Default::default(),
             endpoints: Vec::new(),
         }
     }
@@ -477,6 +480,7 @@ impl Recorder {
             m.merge(t);
         }
         self.limits.merge(&other.limits);
+        self.revocations.merge(&other.revocations);
         if self.endpoints.len() < other.endpoints.len() {
             self.endpoints
                 .resize(other.endpoints.len(), EndpointTally::default());

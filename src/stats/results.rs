@@ -107,6 +107,9 @@ pub struct Results {
     /// phase, in the scenario's order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub endpoints: Vec<EndpointResult>,
+    /// The revocation list, and each revocation during the run with the target's lag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation: Option<crate::stats::revocations::RevocationReport>,
 }
 
 /// Which share of a run spread over several processes these results are.
@@ -354,6 +357,9 @@ pub struct Totals {
     /// Subjects that got more accepted than the declared rate limit allows.
     #[serde(default)]
     pub over_limit: u64,
+    /// Tokens on the revocation list when sent (class `revoked`), accepted.
+    #[serde(default)]
+    pub revoked_accepts: u64,
     pub reused_tokens: u64,
     /// Wall time of the measured phase.
     pub duration_s: f64,
@@ -402,6 +408,7 @@ impl Totals {
             Metric::StaleKeyAccepts => self.stale_key_accepts,
             Metric::RotationFalseRejects => self.rotation_false_rejects,
             Metric::OverLimit => self.over_limit,
+            Metric::RevokedAccepts => self.revoked_accepts,
             Metric::ErrorRate => return (answered + self.scheduled > 0).then(|| self.error_rate()),
             Metric::FalseAcceptRate => {
                 return ratio(self.false_accepts, self.false_accepts + self.correct_rejects);
@@ -629,6 +636,7 @@ pub fn totals(t: &Tally, scheduled: u64, duration_s: f64) -> Totals {
         stale_key_accepts: 0,
         rotation_false_rejects: 0,
         over_limit: 0,
+        revoked_accepts: 0,
         reused_tokens: t.reused,
         duration_s,
         throughput_rps: if duration_s > 0.0 {

@@ -65,6 +65,8 @@ classes! {
         "iss names another issuer; needs verifier.issuer.";
     InsufficientScope = "insufficient_scope", "insufficient_scope",
         "Valid in every way, but its scope claim lacks verifier.required_scope (it holds only \"jwtstorm:no-such-scope\"); needs verifier.required_scope. Refused 403 (RFC 6750 insufficient_scope) while valid, 401 once expired.";
+    Revoked = "revoked", "revoked",
+        "Valid in every way, but its jti is on the revocation list (revoked.txt, written beside the batch and in the results folder, served by [idp]). Also the class of valid tokens revoked during the run (load.revoke) and replayed after.";
     MissingExp = "missing_exp", "missing_claim",
         "No exp claim; needs exp among the required claims (the default).";
     Malformed = "malformed", "malformed",

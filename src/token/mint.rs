@@ -342,6 +342,7 @@ impl Minter {
                     until: Some(nbf + ttl + leeway),
                 };
             }
+            TokenClass::Revoked => claims.revoked = true,
             TokenClass::MissingExp => times.exp = None,
             TokenClass::WrongAudience => claims.aud = Some("api://jwtstorm-wrong-audience"),
             TokenClass::WrongIssuer => claims.iss = Some("https://wrong-issuer.jwtstorm.invalid"),
@@ -369,6 +370,7 @@ impl Minter {
             TokenClass::BadSignature => Some((&key.header, &key.signer, true)),
             TokenClass::Valid
             | TokenClass::InsufficientScope
+            | TokenClass::Revoked
             | TokenClass::Expired
             | TokenClass::NotYetValid
             | TokenClass::MissingExp
@@ -577,7 +579,15 @@ impl Minter {
             sep(out);
             let _ = write!(out, "\"exp\":{exp}");
         }
-        if self.cfg.jti {
+        if claims.revoked {
+            // One of the ids the revocation list names from the start.
+            sep(out);
+            let _ = write!(
+                out,
+                "\"jti\":\"{}\"",
+                crate::token::revocation::jti(self.cfg.seed, index)
+            );
+        } else if self.cfg.jti {
             sep(out);
             let _ = write!(out, "\"jti\":\"{:016x}\"", rng::jti(self.cfg.seed, index));
         }
@@ -612,6 +622,8 @@ struct Overrides {
     size: Option<usize>,
     /// Carry a scope other than the required one.
     lacks_scope: bool,
+    /// Carry a `jti` the revocation list names.
+    revoked: bool,
 }
 
 fn push_b64(out: &mut Vec<u8>, data: &[u8]) {

@@ -6,6 +6,7 @@ pub mod classes;
 pub mod keys;
 pub mod mint;
 pub mod policy;
+pub mod revocation;
 pub mod rng;
 pub mod rotation;
 

@@ -35,6 +35,8 @@ pub(super) struct State {
     pub(super) limit: Option<Semaphore>,
     /// The rate limit on verified tokens.
     pub(super) limiter: Option<super::limit::Limiter>,
+    /// The revocation list, kept in step with its file.
+    pub(super) revocations: Option<Arc<super::revocation::Watch>>,
     /// Further protected paths, each with the scope it needs, if any.
     pub(super) scoped_paths: Vec<(String, Option<String>)>,
     pub(super) started: Instant,
@@ -191,7 +193,13 @@ pub(super) async fn verify_response(state: &State, token: &[u8], scope: Option<&
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
     let started = Instant::now();
-    let result = verify(state, token, now).await;
+    let mut result = verify(state, token, now).await;
+    // Revocation comes after the signature and the claims: only a good token is looked up.
+    if let (Ok(v), Some(list)) = (&result, &state.revocations)
+        && v.jti.as_deref().is_some_and(|j| list.contains(j))
+    {
+        result = Err(Reason::Revoked);
+    }
     state.metrics.observe(started.elapsed());
     match result {
         Ok(v) if scope.is_some_and(|s| !v.has_scope(s)) => {
@@ -300,6 +308,7 @@ pub(super) fn vulnerable_check(token: &[u8], now: i64) -> Result<super::verify::
         kid: None,
         exp: claims.get("exp").and_then(serde_json::Value::as_i64),
         scopes: super::verify::Verified::scopes_of(claims.get("scope")),
+        jti: claims.get("jti").and_then(|v| v.as_str()).map(str::to_owned),
     })
 }
 

@@ -52,6 +52,9 @@ pub struct Knobs {
     /// Further protected paths, each with the scope it needs, if any (403 `insufficient_scope`
     /// without it).
     pub scoped_paths: Vec<(String, Option<String>)>,
+    /// Refuse tokens whose `jti` a revocation list file names (401 `revoked`), re-reading the
+    /// file when it changes.
+    pub revocation: Option<super::revocation::ListSource>,
 }
 
 impl Knobs {
@@ -64,6 +67,7 @@ impl Knobs {
             "max_concurrency": self.max_concurrency,
             "scoped_paths": self.scoped_paths.iter().map(|(p, s)| format!("{p}={}", s.as_deref().unwrap_or(""))).collect::<Vec<_>>(),
             "rate_limit": self.rate_limit.map(|l| format!("{} per {} (burst {})", l.rate, l.key.name(), l.burst)),
+            "revocation_list": self.revocation.as_ref().map(|r| format!("{} (polled every {:?})", r.path.display(), r.poll)),
             "stall": self.stall.map(|(s, e)| format!("{s:?} every {e:?}")),
             "fail_rate": self.fail_rate,
             "close_rate": self.close_rate,

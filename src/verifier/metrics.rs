@@ -29,6 +29,8 @@ pub struct Metrics {
     /// Per protected path (the main one first): answers by status class, for checking how a
     /// run spread its requests over endpoints.
     pub paths: Vec<PathCounters>,
+    /// The revocation list, when one is followed.
+    pub revocations: Option<std::sync::Arc<super::revocation::Watch>>,
     buckets: [AtomicU64; BUCKETS.len()],
     verify_count: AtomicU64,
     verify_nanos: AtomicU64,
@@ -161,6 +163,32 @@ impl Metrics {
                     p.path.replace(['"', '\\', '\n'], "_"),
                     c.load(Ordering::Relaxed)
                 );
+            }
+        }
+        if let Some(list) = &self.revocations {
+            for (name, kind, help, v) in [
+                (
+                    "revocation_list_entries",
+                    "gauge",
+                    "Ids on the revocation list in force.",
+                    &list.entries,
+                ),
+                (
+                    "revocation_list_reloads_total",
+                    "counter",
+                    "Times the revocation list file was read again after it changed.",
+                    &list.reloads,
+                ),
+                (
+                    "revocation_list_failures_total",
+                    "counter",
+                    "Times a changed revocation list file could not be read (the last good list stayed).",
+                    &list.failures,
+                ),
+            ] {
+                let _ = writeln!(s, "# HELP jwtstorm_server_{name} {help}");
+                let _ = writeln!(s, "# TYPE jwtstorm_server_{name} {kind}");
+                let _ = writeln!(s, "jwtstorm_server_{name} {}", v.load(Ordering::Relaxed));
             }
         }
         s.push_str("# HELP jwtstorm_server_verify_seconds Time spent verifying one token.\n");

@@ -7,5 +7,6 @@ pub mod knobs;
 pub mod limit;
 pub mod metrics;
 pub mod remote;
+pub mod revocation;
 pub mod server;
 pub mod verify;

@@ -200,7 +200,14 @@ pub async fn start(cfg: ServerConfig) -> std::io::Result<RunningServer> {
     } else {
         None
     };
+    let revocations = match &cfg.knobs.revocation {
+        Some(source) => Some(Arc::new(
+            super::revocation::Watch::open(source.clone()).map_err(std::io::Error::other)?,
+        )),
+        None => None,
+    };
     let mut metrics = Metrics::default();
+    metrics.revocations = revocations.clone();
     metrics.fetches = fetches;
     metrics.paths = std::iter::once(cfg.path.clone())
         .chain(cfg.knobs.scoped_paths.iter().map(|(p, _)| p.clone()))
@@ -232,6 +239,7 @@ pub async fn start(cfg: ServerConfig) -> std::io::Result<RunningServer> {
         limit: cfg.knobs.max_concurrency.map(Semaphore::new),
         limiter: cfg.knobs.rate_limit.map(super::limit::Limiter::new),
         scoped_paths: cfg.knobs.scoped_paths.clone(),
+        revocations: revocations.clone(),
         knobs: cfg.knobs,
         verifier: cfg.verifier,
         remote,
@@ -246,6 +254,9 @@ pub async fn start(cfg: ServerConfig) -> std::io::Result<RunningServer> {
     let limits = cfg.limits;
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let (shutdown, mut stop_rx) = watch::channel(false);
+    if let Some(list) = revocations {
+        tokio::spawn(super::revocation::follow(list, stop_rx.clone()));
+    }
     let task = tokio::spawn(async move {
         loop {
             let accepted = tokio::select! {

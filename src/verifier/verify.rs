@@ -32,11 +32,13 @@ pub enum Reason {
     NotYetValid,
     WrongIssuer,
     WrongAudience,
+    /// Verified, but its `jti` is on the revocation list.
+    Revoked,
 }
 
 impl Reason {
     /// Every reason, for metrics.
-    pub const ALL: [Reason; 12] = [
+    pub const ALL: [Reason; 13] = [
         Reason::MissingToken,
         Reason::TokenTooLarge,
         Reason::Malformed,
@@ -49,6 +51,7 @@ impl Reason {
         Reason::NotYetValid,
         Reason::WrongIssuer,
         Reason::WrongAudience,
+        Reason::Revoked,
     ];
 
     /// The reason named `name` (`expired`, ...).
@@ -71,6 +74,7 @@ impl Reason {
             Reason::NotYetValid => "not_yet_valid",
             Reason::WrongIssuer => "wrong_issuer",
             Reason::WrongAudience => "wrong_audience",
+            Reason::Revoked => "revoked",
         }
     }
 
@@ -89,6 +93,7 @@ impl Reason {
             Reason::NotYetValid => "the token is not valid yet",
             Reason::WrongIssuer => "the token's issuer is not trusted",
             Reason::WrongAudience => "the token is not meant for this audience",
+            Reason::Revoked => "the token has been revoked",
         }
     }
 }
@@ -101,6 +106,8 @@ pub struct Verified {
     pub exp: Option<i64>,
     /// The scopes the token carries, from the policy's scope claim.
     pub scopes: Vec<String>,
+    /// Its `jti`, when it has a string one.
+    pub jti: Option<String>,
 }
 
 impl Verified {
@@ -195,6 +202,8 @@ struct Claims {
     scope: Option<Value>,
     #[serde(default)]
     scp: Option<Value>,
+    #[serde(default)]
+    jti: Option<Value>,
 }
 
 impl Verifier {
@@ -308,6 +317,7 @@ impl Verifier {
             kid: Some(entry.kid.clone()),
             exp: claims.exp.as_ref().and_then(Value::as_i64),
             scopes: Verified::scopes_of(scope),
+            jti: claims.jti.as_ref().and_then(Value::as_str).map(str::to_owned),
         })
     }
 

@@ -279,6 +279,11 @@ impl Serve {
 
     /// A counter from the verifier's own `/metrics`, over HTTP.
     pub fn counter(&self, outcome: &str) -> u64 {
+        self.sum(&format!("jwtstorm_server_requests_total{{outcome=\"{outcome}\""))
+    }
+
+    /// The sum of the verifier's `/metrics` samples whose line starts with `prefix`.
+    pub fn sum(&self, prefix: &str) -> u64 {
         use std::io::{Read, Write};
         let mut s = std::net::TcpStream::connect(self.addr).unwrap();
         s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -286,7 +291,7 @@ impl Serve {
         let mut text = String::new();
         s.read_to_string(&mut text).unwrap();
         text.lines()
-            .filter(|l| l.starts_with(&format!("jwtstorm_server_requests_total{{outcome=\"{outcome}\"")))
+            .filter(|l| l.starts_with(prefix))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
             .sum()
     }
