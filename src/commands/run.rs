@@ -124,7 +124,7 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
         eprintln!(
             "revocation list: {} ({} id(s){served}){}",
             list.path().display(),
-            list.initial(),
+            crate::text::thousands(list.initial()),
             if session.p.run.target.embedded {
                 format!(
                     "; the embedded verifier looks at it every {}",
