@@ -45,6 +45,9 @@ pub enum Command {
     Capacity(CapacityArgs),
     /// Compare a run with a baseline run; exit 1 on a regression.
     Compare(CompareArgs),
+    /// Send one batch to several verifiers and find every token they answer differently; exit
+    /// 1 on a disagreement (or a failed diff threshold).
+    Diff(Box<DiffArgs>),
     /// Merge the results of a run's segments into one, exactly (histograms added, counts
     /// summed, timelines by wall-clock second), and render every report.
     Merge(MergeArgs),
@@ -666,6 +669,34 @@ pub struct RunArgs {
     pub gate: GateArgs,
     #[command(flatten)]
     pub fleet: FleetArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The scenario file (TOML): keys, policy, tokens and load; `[[diff.targets]]` may name
+    /// the targets.
+    #[arg(value_name = "SCENARIO")]
+    pub scenario: PathBuf,
+    /// A verifier to compare, NAME=URL (repeatable; two or more in all, with the scenario's);
+    /// replaces the URL of the scenario's target of that name.
+    #[arg(long = "target", value_name = "NAME=URL")]
+    pub targets: Vec<String>,
+    /// Send to one target after another instead of to all at once.
+    #[arg(long)]
+    pub sequential: bool,
+    /// Gate on disagreements, such as 'disagreements == 0' or 'alg_none.disagreements == 0'
+    /// (repeatable); with thresholds they decide the exit code instead of any disagreement.
+    #[arg(long = "threshold", value_name = "[CLASS.]disagreements OP N")]
+    pub thresholds: Vec<String>,
+    /// Write diff.json, diff.md and diff.html into exactly this folder (default:
+    /// REPORT_DIR/NAME/diff-UTC-TIMESTAMP).
+    #[arg(long, short, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Only errors.
+    #[arg(long, short)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub source: SourceArgs,
 }
 
 /// One segment of a run spread over several processes (a Kubernetes Indexed Job).

@@ -278,6 +278,7 @@ fn a_client_thread_that_panics_fails_the_run() {
         respect_retry_after: false,
         routes: None,
         revoker: None,
+        answers: None,
     };
     let started = Instant::now();
     let finished = execute(plan, Panics, &no, |_| None);

@@ -3,6 +3,7 @@
 
 pub mod capacity;
 pub mod compare;
+pub mod diff;
 pub mod idp;
 pub mod inspect;
 pub mod keys;
@@ -30,6 +31,7 @@ pub fn dispatch(cli: Cli) -> Result<i32, Failure> {
         Command::Report(args) => report::run(args),
         Command::Capacity(args) => capacity::run(args),
         Command::Compare(args) => compare::run(args),
+        Command::Diff(args) => diff::run(*args),
         Command::Merge(args) => merge::run(args),
         Command::Kubernetes(KubernetesCommand::Render(args)) => kubernetes::render(args),
     }

@@ -4,5 +4,6 @@
 pub mod baseline;
 pub mod ci;
 pub mod compare;
+pub mod diff;
 pub mod junit;
 pub mod thresholds;

@@ -69,6 +69,8 @@ pub struct Plan {
     pub routes: Option<Arc<super::routes::Routes>>,
     /// Revocations during the run (`load.revoke`).
     pub revoker: Option<Arc<super::revoke::Revoker>>,
+    /// Every token's answer, by its index (`jwtstorm diff`).
+    pub answers: Option<Arc<crate::stats::diff::AnswerLog>>,
 }
 
 /// Limited callers told to wait, at most this many at once (open model, `respect_retry_after`).
@@ -679,6 +681,9 @@ async fn connection<T: Transport + Send + Sync>(
             && r != class.reason()
         {
             verdict = Judgement::RejectedOtherReason;
+        }
+        if let Some(log) = &plan.answers {
+            log.record(picked.index, outcome, status, reason.as_deref());
         }
         let ex = Exchange {
             class,

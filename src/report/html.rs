@@ -11,14 +11,14 @@ use crate::stats::results::Results;
 use crate::text::format_value;
 use crate::text::{escape, micros, thousands};
 
-const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem auto;max-width:1080px;color:#222;padding:0 1rem}\
+pub(super) const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem auto;max-width:1080px;color:#222;padding:0 1rem}\
 h1{font-size:1.6rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #ddd;padding-bottom:.2rem}\
 table{border-collapse:collapse;margin:.5rem 0;font-size:.9rem}th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:right}\
 th:first-child,td:first-child{text-align:left}th{background:#f4f4f4}.bad{color:#d62728;font-weight:bold}.ok{color:#2ca02c}\
 .chart svg{max-width:100%;height:auto;border:1px solid #eee;margin:.5rem 0}pre{background:#f7f7f7;padding:.75rem;overflow:auto;font-size:.8rem}\
 .note{background:#fff4e5;border-left:4px solid #ff7f0e;padding:.5rem 1rem}code{word-break:break-all;font-size:.75rem}@media print{.chart{page-break-inside:avoid}}";
 
-fn table(o: &mut String, head: &[&str], rows: &[Vec<String>]) {
+pub(super) fn table(o: &mut String, head: &[&str], rows: &[Vec<String>]) {
     o.push_str("<table><thead><tr>");
     for h in head {
         let _ = write!(o, "<th>{}</th>", escape(h));

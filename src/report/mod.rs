@@ -3,6 +3,7 @@
 
 pub mod capacity;
 pub mod charts;
+pub mod diff;
 pub mod hgrm;
 pub mod html;
 pub mod live;

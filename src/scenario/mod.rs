@@ -1,6 +1,7 @@
 //! The scenario file: a TOML model with defaults, and validation whose errors name the file,
 //! line, column and key.
 
+pub mod diff;
 pub mod flags;
 pub mod idp;
 pub mod load;
@@ -42,6 +43,36 @@ pub struct Scenario {
     pub gate: GateSection,
     /// jwtstorm as the identity provider: the JWKS it serves and how it rotates.
     pub idp: Option<idp::IdpSection>,
+    /// `jwtstorm diff`: the verifiers one batch goes to.
+    #[serde(default)]
+    pub diff: DiffSection,
+}
+
+/// `[diff]`: the targets of a verifier differential.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiffSection {
+    /// Send to every target at once (default) or one after another.
+    pub parallel: Option<bool>,
+    pub targets: Option<Spanned<Vec<DiffTargetValue>>>,
+    /// `"[class.]disagreements" = "OP N"`.
+    #[serde(default)]
+    pub thresholds: BTreeMap<String, Spanned<String>>,
+}
+
+/// One `[[diff.targets]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiffTargetValue {
+    pub name: String,
+    pub url: String,
+    /// Extra request headers for this target, over `target.headers`.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Where this target reads the token (`target.token` by default).
+    pub token: Option<String>,
+    pub reason_header: Option<String>,
+    pub reason_json: Option<String>,
 }
 
 /// `[gate]`: how thresholds gate a run.

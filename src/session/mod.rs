@@ -3,6 +3,7 @@
 //! replays against the target as many times as asked (one run, or every capacity step), each
 //! replay giving its own [`Results`].
 
+pub mod diff;
 mod error;
 pub mod idp;
 pub mod merge;
@@ -380,6 +381,8 @@ pub struct Session {
     pub revocations: Option<Arc<crate::replay::revoke::ListSink>>,
     /// A list kept outside a results folder, removed when the session stops.
     temporary_list: bool,
+    /// Record every token's answer here (`jwtstorm diff`).
+    pub answers: Option<Arc<crate::stats::diff::AnswerLog>>,
     replays: std::sync::atomic::AtomicU64,
 }
 
@@ -661,6 +664,7 @@ impl Session {
             idp,
             revocations,
             temporary_list,
+            answers: None,
             replays: Default::default(),
         })
     }
@@ -733,6 +737,7 @@ impl Session {
                 ))),
                 _ => None,
             },
+            answers: self.answers.clone(),
         };
         // Each replay starts from the initial revocation list.
         if let Some(list) = &self.revocations

@@ -1,5 +1,6 @@
 //! Recording and summarizing: per-worker recorders, the timeline, and the results file.
 
+pub mod diff;
 pub mod inference;
 pub mod limits;
 pub mod merge;
