@@ -28,13 +28,7 @@ fn diff(f: &Fixture, extra: &[&str]) -> (i32, Value, std::path::PathBuf) {
 }
 
 fn assert_diff_schema(r: &Value) {
-    let schema: Value = serde_json::from_str(include_str!("../schema/diff.schema.json")).unwrap();
-    let validator = jsonschema::validator_for(&schema).unwrap();
-    let errors: Vec<String> = validator
-        .iter_errors(r)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect();
-    assert!(errors.is_empty(), "{errors:#?}");
+    common::assert_matches_schema(include_str!("../schema/diff.schema.json"), r);
 }
 
 fn disagreeing(r: &Value) -> BTreeSet<String> {

@@ -44,19 +44,9 @@ impl DiffThreshold {
             }
         };
         let c = condition.trim();
-        let (op, rest) = [
-            ("<=", Op::Le),
-            (">=", Op::Ge),
-            ("==", Op::Eq),
-            ("!=", Op::Ne),
-            ("<", Op::Lt),
-            (">", Op::Gt),
-        ]
-        .into_iter()
-        .find_map(|(s, op)| c.strip_prefix(s).map(|r| (op, r)))
-        .ok_or_else(|| format!("'{c}': expected an operator (<, <=, >, >=, ==, !=) and a count"))?;
+        let (op, rest) = super::thresholds::split_op(c)
+            .ok_or_else(|| format!("'{c}': expected an operator (<, <=, >, >=, ==, !=) and a count"))?;
         let limit: u64 = rest
-            .trim()
             .parse()
             .map_err(|_| format!("'{c}': the limit is a whole number of tokens"))?;
         Ok(DiffThreshold {

@@ -51,6 +51,20 @@ impl Op {
     }
 }
 
+/// A condition's operator and the rest after it (`"< 20ms"` is `(Lt, "20ms")`).
+pub fn split_op(condition: &str) -> Option<(Op, &str)> {
+    [
+        ("<=", Op::Le),
+        (">=", Op::Ge),
+        ("==", Op::Eq),
+        ("!=", Op::Ne),
+        ("<", Op::Lt),
+        (">", Op::Gt),
+    ]
+    .iter()
+    .find_map(|(s, op)| condition.trim().strip_prefix(s).map(|r| (*op, r.trim())))
+}
+
 /// A parsed threshold.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Threshold {
@@ -141,17 +155,7 @@ pub fn parse(name: &str, condition: &str) -> Result<Threshold, String> {
         ));
     }
     let c = condition.trim();
-    let (op, rest) = [
-        ("<=", Op::Le),
-        (">=", Op::Ge),
-        ("==", Op::Eq),
-        ("!=", Op::Ne),
-        ("<", Op::Lt),
-        (">", Op::Gt),
-    ]
-    .iter()
-    .find_map(|(s, op)| c.strip_prefix(s).map(|r| (*op, r.trim())))
-    .ok_or_else(|| {
+    let (op, rest) = split_op(c).ok_or_else(|| {
         format!("'{c}': a condition starts with <, <=, >, >=, == or != (for example \"< 20ms\")")
     })?;
     let limit = parse_limit(rest, unit).map_err(|e| format!("'{c}': {e}"))?;

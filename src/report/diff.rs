@@ -44,6 +44,24 @@ pub fn verdict_line(r: &DiffReport) -> String {
     line
 }
 
+const TARGET_HEAD: [&str; 5] = ["target", "url", "answered", "not sent", "took"];
+
+/// Each target: its URL, how many tokens it answered and was not sent, how long it took.
+fn target_rows(r: &DiffReport) -> Vec<Vec<String>> {
+    r.targets
+        .iter()
+        .map(|t| {
+            vec![
+                t.name.clone(),
+                t.url.clone(),
+                thousands(t.answered),
+                thousands(t.not_sent),
+                format!("{:.2}s", t.duration_s),
+            ]
+        })
+        .collect()
+}
+
 /// Per class, each target's answers (`accepted 90, rejected 10`).
 fn class_rows(r: &DiffReport) -> (Vec<String>, Vec<Vec<String>>) {
     let mut head = vec!["class".to_string(), "tokens".into(), "disagree".into()];
@@ -144,24 +162,8 @@ pub fn markdown(r: &DiffReport) -> String {
         r.meta.started,
         r.meta.ended
     );
-    let targets: Vec<Vec<String>> = r
-        .targets
-        .iter()
-        .map(|t| {
-            vec![
-                t.name.clone(),
-                t.url.clone(),
-                thousands(t.answered),
-                thousands(t.not_sent),
-                format!("{:.2}s", t.duration_s),
-            ]
-        })
-        .collect();
-    let head: Vec<String> = ["target", "url", "answered", "not sent", "took"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    md(&mut o, &head, &targets);
+    let head: Vec<String> = TARGET_HEAD.iter().map(|s| s.to_string()).collect();
+    md(&mut o, &head, &target_rows(r));
     let _ = writeln!(o, "\n## Answers per class\n");
     let (h, rows) = class_rows(r);
     md(&mut o, &h, &rows);
@@ -254,24 +256,7 @@ pub fn html(r: &DiffReport) -> String {
         "bad"
     };
     let _ = writeln!(o, "<p class=\"{class}\">{}</p>", escape(&verdict_line(r)));
-    let targets: Vec<Vec<String>> = r
-        .targets
-        .iter()
-        .map(|t| {
-            vec![
-                t.name.clone(),
-                t.url.clone(),
-                thousands(t.answered),
-                thousands(t.not_sent),
-                format!("{:.2}s", t.duration_s),
-            ]
-        })
-        .collect();
-    super::html::table(
-        &mut o,
-        &["target", "url", "answered", "not sent", "took"],
-        &escaped(targets),
-    );
+    super::html::table(&mut o, &TARGET_HEAD, &escaped(target_rows(r)));
     o.push_str("<h2>Answers per class</h2>\n");
     let (h, rows) = class_rows(r);
     super::html::table(&mut o, &strings(&h), &escaped(rows));

@@ -306,7 +306,12 @@ impl Drop for Serve {
 
 /// Checks results against the published schema.
 pub fn assert_schema(r: &Value) {
-    let schema: Value = serde_json::from_str(include_str!("../../schema/results.schema.json")).unwrap();
+    assert_matches_schema(include_str!("../../schema/results.schema.json"), r);
+}
+
+/// Checks a document against a JSON Schema's text.
+pub fn assert_matches_schema(schema: &str, r: &Value) {
+    let schema: Value = serde_json::from_str(schema).unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
     let errors: Vec<String> = validator
         .iter_errors(r)
