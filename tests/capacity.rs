@@ -80,27 +80,35 @@ fn the_answer_lies_near_the_true_capacity() {
             },
         );
         scenario(dir.path(), &running.url());
-        // The true capacity: what a saturating closed loop gets through.
-        let sat = dir.path().join("sat");
-        assert_eq!(
-            run(&[
-                "jwtstorm",
-                "run",
-                dir.path().join("sat.toml").to_str().unwrap(),
-                "-o",
-                sat.to_str().unwrap(),
-                "-q"
-            ]),
-            0
-        );
-        let results: Value =
-            serde_json::from_str(&std::fs::read_to_string(sat.join("results.json")).unwrap()).unwrap();
-        let truth = results["totals"]["throughput_rps"].as_f64().unwrap();
+        // The true capacity: what a saturating closed loop gets through, measured before and
+        // after the search (the machine is shared: its speed drifts between the two).
+        let saturation = |name: &str| {
+            let sat = dir.path().join(name);
+            assert_eq!(
+                run(&[
+                    "jwtstorm",
+                    "run",
+                    dir.path().join("sat.toml").to_str().unwrap(),
+                    "-o",
+                    sat.to_str().unwrap(),
+                    "-q"
+                ]),
+                0
+            );
+            let results: Value =
+                serde_json::from_str(&std::fs::read_to_string(sat.join("results.json")).unwrap()).unwrap();
+            results["totals"]["throughput_rps"].as_f64().unwrap()
+        };
+        let before = saturation("sat-before");
         let (first, report) = search(dir.path(), "one");
-        eprintln!("max-concurrency {limit}: saturation {truth:.0}/s, capacity {first:.0}/s");
+        let after = saturation("sat-after");
+        let (low, high) = (before.min(after), before.max(after));
+        eprintln!(
+            "max-concurrency {limit}: saturation {before:.0}/s then {after:.0}/s, capacity {first:.0}/s"
+        );
         assert!(
-            (first - truth).abs() <= truth * 0.15,
-            "limit {limit}: found {first:.0}, true {truth:.0}: {report:#}"
+            first >= low * 0.85 && first <= high * 1.15,
+            "limit {limit}: found {first:.0}, true {before:.0} to {after:.0}: {report:#}"
         );
         let steps = report["searches"][0]["steps"].as_array().unwrap();
         assert_eq!(steps.last().unwrap()["phase"], "confirm");

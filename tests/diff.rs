@@ -194,3 +194,31 @@ fn bad_targets_are_refused_before_anything_is_sent() {
         assert!(err.contains(says), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn verifiers_with_different_leeways_disagree_on_the_time_edge_only() {
+    let tight = Serve::start(&["--leeway", "0s"]);
+    let loose = Serve::start(&["--leeway", "120s"]);
+    let f = Fixture::new(
+        "",
+        "concurrency = 8",
+        "count = 1200\nmix = { valid = 4, expired = 1, recently_expired = 2, bad_signature = 1, trailing_segment = 1, jwe_compact = 1, weak_secret = 1 }",
+    );
+    let (code, r, _) = diff(
+        &f,
+        &[
+            "--target",
+            &format!("tight={}", tight.url()),
+            "--target",
+            &format!("loose={}", loose.url()),
+        ],
+    );
+    assert_diff_schema(&r);
+    assert_eq!(code, 1);
+    assert_eq!(disagreeing(&r), BTreeSet::from(["recently_expired".to_string()]));
+    let c = &r["classes"]["recently_expired"];
+    // Every one of them: 1 to 60 s past exp is inside 120 s and outside 0 s.
+    assert_eq!(n(c, "disagreements"), n(c, "tokens"));
+    assert_eq!(c["patterns"][0]["answers"]["tight"], "rejected");
+    assert_eq!(c["patterns"][0]["answers"]["loose"], "accepted");
+}

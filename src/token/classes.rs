@@ -67,6 +67,18 @@ classes! {
         "Valid in every way, but its scope claim lacks verifier.required_scope (it holds only \"jwtstorm:no-such-scope\"); needs verifier.required_scope. Refused 403 (RFC 6750 insufficient_scope) while valid, 401 once expired.";
     Revoked = "revoked", "revoked",
         "Valid in every way, but its jti is on the revocation list (revoked.txt, written beside the batch and in the results folder, served by [idp]). Also the class of valid tokens revoked during the run (load.revoke) and replayed after.";
+    RecentlyExpired = "recently_expired", "expired",
+        "exp lies 1 to 60 s in the past: within a leeway of a minute or more it is still accepted (until exp + leeway), so verifiers with different leeways answer it differently.";
+    TrailingSegment = "trailing_segment", "malformed",
+        "A valid token with a trailing dot: an empty fourth segment (RFC 7515 7.1: a JWS has exactly three).";
+    SignatureNotBase64 = "signature_not_base64", "malformed",
+        "A valid token whose signature segment starts with '+', a character outside base64url (RFC 7515 2: base64url without padding).";
+    JweCompact = "jwe_compact", "malformed",
+        "A five-segment JWE (alg dir, enc A256GCM) where a JWS is expected: random key, IV, ciphertext and tag.";
+    WeakSecret = "weak_secret", "bad_signature",
+        "Signed HMAC with a common weak secret (\"secret\", \"password\", ...) under the real kid; HMAC algorithms only: a verifier holding a strong key rejects it.";
+    EmptySecret = "empty_secret", "bad_signature",
+        "Signed HMAC with an empty secret under the real kid; HMAC algorithms only.";
     MissingExp = "missing_exp", "missing_claim",
         "No exp claim; needs exp among the required claims (the default).";
     Malformed = "malformed", "malformed",
@@ -136,6 +148,9 @@ impl TokenClass {
                     "{self} is accepted by design when verifier.algorithms allows HMAC; remove HS* from verifier.algorithms"
                 ))
             }
+            TokenClass::WeakSecret | TokenClass::EmptySecret if family != Family::Hmac => Some(format!(
+                "{self} needs an HMAC algorithm (HS256, HS384, HS512), not {name}"
+            )),
             TokenClass::PsychicSignature if family != Family::Ec => {
                 Some(format!("{self} needs ES256 or ES384, not {name}"))
             }

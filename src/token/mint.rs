@@ -88,7 +88,21 @@ pub struct Minter {
     /// Cumulative weights and their classes.
     cumulative: Vec<(f64, TokenClass)>,
     tamper_claim: &'static str,
+    /// HMAC only: signers of common weak secrets, and of the empty one.
+    weak: Vec<Signer>,
+    empty: Option<Signer>,
 }
+
+/// The weak secrets `weak_secret` tokens are signed with: the ones tutorials and leaked
+/// configurations use most.
+pub const WEAK_SECRETS: [&str; 6] = [
+    "secret",
+    "password",
+    "changeme",
+    "your-256-bit-secret",
+    "jwt_secret",
+    "123456",
+];
 
 fn b64_json(v: &serde_json::Value) -> Vec<u8> {
     B64.encode(serde_json::to_vec(v).expect("json")).into_bytes()
@@ -237,7 +251,18 @@ impl Minter {
         } else {
             "admin"
         };
+        let (weak, empty) = if alg::family(cfg.alg) == alg::Family::Hmac {
+            let mac = |secret: &[u8]| Signer::Hmac(hmac::Key::new(super::keys::hmac_alg(cfg.alg), secret));
+            (
+                WEAK_SECRETS.iter().map(|s| mac(s.as_bytes())).collect(),
+                Some(mac(b"")),
+            )
+        } else {
+            (Vec::new(), None)
+        };
         Ok(Minter {
+            weak,
+            empty,
             unknown_kid_header: b64_json(&header_json(alg_name, &unknown_kid).into()),
             cfg,
             keys,
@@ -343,6 +368,26 @@ impl Minter {
                 };
             }
             TokenClass::Revoked => claims.revoked = true,
+            TokenClass::RecentlyExpired => {
+                // 1 to 60 s back, never exactly the leeway: at exp + leeway itself libraries
+                // differ (RFC 7519 says "on or after" expires; some accept the very second).
+                let mut back = 1 + rng.below(60) as i64;
+                if back == leeway {
+                    back = if back > 1 { back - 1 } else { 2 };
+                }
+                let exp = now - back;
+                times = Times {
+                    iat: exp - ttl,
+                    nbf: times.nbf.map(|_| exp - ttl),
+                    exp: Some(exp),
+                };
+                // Accepted until exp + leeway, like any token; with a leeway under a minute
+                // it may already be past that.
+                expect = Expect::AcceptWithin {
+                    from: None,
+                    until: Some(exp + leeway),
+                };
+            }
             TokenClass::MissingExp => times.exp = None,
             TokenClass::WrongAudience => claims.aud = Some("api://jwtstorm-wrong-audience"),
             TokenClass::WrongIssuer => claims.iss = Some("https://wrong-issuer.jwtstorm.invalid"),
@@ -368,9 +413,17 @@ impl Minter {
             TokenClass::JkuInjection => Some((&key.jku_header, &self.attacker, false)),
             TokenClass::X5uInjection => Some((&key.x5u_header, &self.attacker, false)),
             TokenClass::BadSignature => Some((&key.header, &key.signer, true)),
+            TokenClass::WeakSecret => {
+                let i = rng.below(self.weak.len().max(1) as u64) as usize;
+                self.weak.get(i).map(|w| (&key.header[..], w, false))
+            }
+            TokenClass::EmptySecret => self.empty.as_ref().map(|e| (&key.header[..], e, false)),
             TokenClass::Valid
             | TokenClass::InsufficientScope
             | TokenClass::Revoked
+            | TokenClass::RecentlyExpired
+            | TokenClass::TrailingSegment
+            | TokenClass::SignatureNotBase64
             | TokenClass::Expired
             | TokenClass::NotYetValid
             | TokenClass::MissingExp
@@ -396,7 +449,13 @@ impl Minter {
                 *b ^= 0x01;
             }
             out.push(b'.');
+            let sig_start = out.len();
             push_b64(out, scratch);
+            match class {
+                TokenClass::TrailingSegment => out.push(b'.'),
+                TokenClass::SignatureNotBase64 => out[sig_start] = b'+',
+                _ => {}
+            }
             if retired {
                 return (TokenClass::RetiredKey, Expect::Reject);
             }
@@ -478,6 +537,25 @@ impl Minter {
                     push_b64(out, &sig);
                 }
             },
+            TokenClass::JweCompact => {
+                // RFC 7516 compact form: header, an empty encrypted key (dir), IV, ciphertext,
+                // tag; random bytes, as only the shape matters to a JWS verifier.
+                let header = format!(
+                    "{{\"alg\":\"dir\",\"enc\":\"A256GCM\",\"kid\":{}}}",
+                    serde_json::Value::from(self.cfg.keys[0].kid.as_str())
+                );
+                push_b64(out, header.as_bytes());
+                out.extend_from_slice(b"..");
+                let mut random = |n: usize, out: &mut Vec<u8>| {
+                    let bytes: Vec<u8> = (0..n).map(|_| rng.next_u64() as u8).collect();
+                    push_b64(out, &bytes);
+                };
+                random(12, out);
+                out.push(b'.');
+                random(64, out);
+                out.push(b'.');
+                random(16, out);
+            }
             TokenClass::WrongSegmentCount => {
                 let extra = rng.below(3);
                 self.signing_input(&key.header, index, &mut rng, &times, &claims, 0, out, scratch);
