@@ -13,7 +13,8 @@ use crate::token::policy::Policy;
 
 macro_rules! classes {
     ($( $variant:ident = $name:literal, $reason:literal, $how:literal; )*) => {
-        /// A kind of token in a batch. Every class but `valid` must be rejected.
+        /// A kind of token in a batch. Every class but `valid` and `aud_array_with_other` must be
+        /// rejected (some only at some times: see [`Expect`]).
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(rename_all = "snake_case")]
         pub enum TokenClass { $( $variant, )* }
@@ -69,6 +70,14 @@ classes! {
         "Valid in every way, but its jti is on the revocation list (revoked.txt, written beside the batch and in the results folder, served by [idp]). Also the class of valid tokens revoked during the run (load.revoke) and replayed after.";
     RecentlyExpired = "recently_expired", "expired",
         "exp lies 1 to 60 s in the past: within a leeway of a minute or more it is still accepted (until exp + leeway), so verifiers with different leeways answer it differently.";
+    AudArrayWithOther = "aud_array_with_other", "",
+        "A valid token whose aud is an array holding another API and the expected audience (RFC 7519 4.1.3: accepted if any value identifies the verifier); needs verifier.audience. Accepted until exp + leeway.";
+    AudEmptyArray = "aud_empty_array", "wrong_audience",
+        "aud is an empty array: present, so it must name the verifier, and names nothing; needs verifier.audience.";
+    ExpString = "exp_string", "malformed",
+        "exp is a numeric string (\"1767225600\"), not a NumericDate number (RFC 7519 2).";
+    NbfString = "nbf_string", "malformed",
+        "nbf is a numeric string, not a NumericDate number; needs check_nbf.";
     TrailingSegment = "trailing_segment", "malformed",
         "A valid token with a trailing dot: an empty fourth segment (RFC 7515 7.1: a JWS has exactly three).";
     SignatureNotBase64 = "signature_not_base64", "malformed",
@@ -124,7 +133,7 @@ impl FromStr for TokenClass {
 impl TokenClass {
     /// Whether a correct verifier accepts this class (at minting time).
     pub fn should_accept(self) -> bool {
-        self == TokenClass::Valid
+        matches!(self, TokenClass::Valid | TokenClass::AudArrayWithOther)
     }
 
     /// Why this class cannot be made for `alg` under `policy`, if it cannot.
@@ -157,8 +166,13 @@ impl TokenClass {
             TokenClass::NotYetValid if !policy.check_nbf => {
                 Some(format!("{self} needs verifier.check_nbf = true"))
             }
-            TokenClass::WrongAudience if policy.audience.is_none() => {
+            TokenClass::WrongAudience | TokenClass::AudArrayWithOther | TokenClass::AudEmptyArray
+                if policy.audience.is_none() =>
+            {
                 Some(format!("{self} needs verifier.audience"))
+            }
+            TokenClass::NbfString if !policy.check_nbf => {
+                Some(format!("{self} needs verifier.check_nbf = true"))
             }
             TokenClass::WrongIssuer if policy.issuer.is_none() => {
                 Some(format!("{self} needs verifier.issuer"))

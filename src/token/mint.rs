@@ -331,7 +331,7 @@ impl Minter {
         let mut expect = Expect::Reject;
         let mut claims = Overrides::default();
         match class {
-            TokenClass::Valid | TokenClass::InsufficientScope => {
+            TokenClass::Valid | TokenClass::InsufficientScope | TokenClass::AudArrayWithOther => {
                 let from = if self.cfg.policy.check_nbf {
                     times.nbf.map(|n| n - leeway)
                 } else {
@@ -339,7 +339,10 @@ impl Minter {
                 };
                 // RFC 7519 4.1.4: valid while now < exp (+ leeway).
                 let until = times.exp.map(|e| e + leeway);
-                expect = if class == TokenClass::Valid {
+                if class == TokenClass::AudArrayWithOther {
+                    claims.aud_shape = AudShape::WithOther;
+                }
+                expect = if class != TokenClass::InsufficientScope {
                     Expect::AcceptWithin { from, until }
                 } else {
                     // A good token without the scope: 403 while it is good, 401 after.
@@ -368,6 +371,12 @@ impl Minter {
                 };
             }
             TokenClass::Revoked => claims.revoked = true,
+            TokenClass::AudEmptyArray => claims.aud_shape = AudShape::Empty,
+            TokenClass::ExpString => claims.exp_string = true,
+            TokenClass::NbfString => {
+                claims.nbf_string = true;
+                times.nbf.get_or_insert(now);
+            }
             TokenClass::RecentlyExpired => {
                 // 1 to 60 s back, never exactly the leeway: at exp + leeway itself libraries
                 // differ (RFC 7519 says "on or after" expires; some accept the very second).
@@ -422,6 +431,10 @@ impl Minter {
             | TokenClass::InsufficientScope
             | TokenClass::Revoked
             | TokenClass::RecentlyExpired
+            | TokenClass::AudArrayWithOther
+            | TokenClass::AudEmptyArray
+            | TokenClass::ExpString
+            | TokenClass::NbfString
             | TokenClass::TrailingSegment
             | TokenClass::SignatureNotBase64
             | TokenClass::Expired
@@ -640,10 +653,23 @@ impl Minter {
             out.extend_from_slice(b"\"iss\":");
             serde_json::to_writer(&mut *out, iss).expect("json");
         }
-        if let Some(aud) = claims.aud.or(p.audience.as_deref()) {
-            sep(out);
-            out.extend_from_slice(b"\"aud\":");
-            serde_json::to_writer(&mut *out, aud).expect("json");
+        match (claims.aud_shape, claims.aud.or(p.audience.as_deref())) {
+            (AudShape::Empty, _) => {
+                sep(out);
+                out.extend_from_slice(b"\"aud\":[]");
+            }
+            (AudShape::WithOther, Some(aud)) => {
+                sep(out);
+                out.extend_from_slice(b"\"aud\":[\"api://jwtstorm-another-api\",");
+                serde_json::to_writer(&mut *out, aud).expect("json");
+                out.push(b']');
+            }
+            (_, Some(aud)) => {
+                sep(out);
+                out.extend_from_slice(b"\"aud\":");
+                serde_json::to_writer(&mut *out, aud).expect("json");
+            }
+            (_, None) => {}
         }
         if self.cfg.iat {
             sep(out);
@@ -651,11 +677,19 @@ impl Minter {
         }
         if let Some(nbf) = times.nbf {
             sep(out);
-            let _ = write!(out, "\"nbf\":{nbf}");
+            if claims.nbf_string {
+                let _ = write!(out, "\"nbf\":\"{nbf}\"");
+            } else {
+                let _ = write!(out, "\"nbf\":{nbf}");
+            }
         }
         if let Some(exp) = times.exp {
             sep(out);
-            let _ = write!(out, "\"exp\":{exp}");
+            if claims.exp_string {
+                let _ = write!(out, "\"exp\":\"{exp}\"");
+            } else {
+                let _ = write!(out, "\"exp\":{exp}");
+            }
         }
         if claims.revoked {
             // One of the ids the revocation list names from the start.
@@ -702,6 +736,22 @@ struct Overrides {
     lacks_scope: bool,
     /// Carry a `jti` the revocation list names.
     revoked: bool,
+    aud_shape: AudShape,
+    /// Write `exp` (`nbf`) as a numeric string, not a number.
+    exp_string: bool,
+    nbf_string: bool,
+}
+
+/// How `aud` is written.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum AudShape {
+    /// A string (the policy's audience, or an override).
+    #[default]
+    One,
+    /// `[]`.
+    Empty,
+    /// `["another API", audience]`.
+    WithOther,
 }
 
 fn push_b64(out: &mut Vec<u8>, data: &[u8]) {
