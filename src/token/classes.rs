@@ -13,8 +13,9 @@ use crate::token::policy::Policy;
 
 macro_rules! classes {
     ($( $variant:ident = $name:literal, $reason:literal, $how:literal; )*) => {
-        /// A kind of token in a batch. Every class but `valid` and `aud_array_with_other` must be
-        /// rejected (some only at some times: see [`Expect`]).
+        /// A kind of token in a batch. Every class but `valid`, `aud_array_with_other`,
+        /// `whitespace_json` and `exp_huge` must be rejected (some only at some times: see
+        /// [`Expect`]).
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(rename_all = "snake_case")]
         pub enum TokenClass { $( $variant, )* }
@@ -78,6 +79,18 @@ classes! {
         "exp is a numeric string (\"1767225600\"), not a NumericDate number (RFC 7519 2).";
     NbfString = "nbf_string", "malformed",
         "nbf is a numeric string, not a NumericDate number; needs check_nbf.";
+    WhitespaceJson = "whitespace_json", "",
+        "A valid token whose header and payload JSON hold spaces and newlines (RFC 8259 allows them; the signature covers the text as sent). Accepted until exp + leeway.";
+    ExpHuge = "exp_huge", "",
+        "A valid token with exp = 2^53 + 1, beyond what a double holds exactly (a far future: accepted by a verifier that reads integers as integers).";
+    DuplicateClaim = "duplicate_claim", "malformed",
+        "The payload names exp twice, first valid then expired (RFC 7519 4: reject, or take the last one, which is expired).";
+    NestedJwt = "nested_jwt", "malformed",
+        "Signed with the real key, cty JWT, the payload a whole valid token instead of a claims object (a nested JWT a JWS verifier must not take for claims).";
+    KidPathTraversal = "kid_path_traversal", "unknown_kid",
+        "kid is ../../../../../../dev/null and the token is signed HMAC with an empty key: a verifier that reads its key from a file named by kid verifies it. HMAC algorithms only.";
+    KidSqlInjection = "kid_sql_injection", "unknown_kid",
+        "kid is ' UNION SELECT 'k' -- and the token is signed HMAC with the key k: a verifier that looks kid up in SQL unescaped verifies it. HMAC algorithms only.";
     TrailingSegment = "trailing_segment", "malformed",
         "A valid token with a trailing dot: an empty fourth segment (RFC 7515 7.1: a JWS has exactly three).";
     SignatureNotBase64 = "signature_not_base64", "malformed",
@@ -133,7 +146,13 @@ impl FromStr for TokenClass {
 impl TokenClass {
     /// Whether a correct verifier accepts this class (at minting time).
     pub fn should_accept(self) -> bool {
-        matches!(self, TokenClass::Valid | TokenClass::AudArrayWithOther)
+        matches!(
+            self,
+            TokenClass::Valid
+                | TokenClass::AudArrayWithOther
+                | TokenClass::WhitespaceJson
+                | TokenClass::ExpHuge
+        )
     }
 
     /// Why this class cannot be made for `alg` under `policy`, if it cannot.
@@ -157,9 +176,16 @@ impl TokenClass {
                     "{self} is accepted by design when verifier.algorithms allows HMAC; remove HS* from verifier.algorithms"
                 ))
             }
-            TokenClass::WeakSecret | TokenClass::EmptySecret if family != Family::Hmac => Some(format!(
-                "{self} needs an HMAC algorithm (HS256, HS384, HS512), not {name}"
-            )),
+            TokenClass::WeakSecret
+            | TokenClass::EmptySecret
+            | TokenClass::KidPathTraversal
+            | TokenClass::KidSqlInjection
+                if family != Family::Hmac =>
+            {
+                Some(format!(
+                    "{self} needs an HMAC algorithm (HS256, HS384, HS512), not {name}"
+                ))
+            }
             TokenClass::PsychicSignature if family != Family::Ec => {
                 Some(format!("{self} needs ES256 or ES384, not {name}"))
             }

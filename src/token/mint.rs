@@ -76,6 +76,13 @@ struct PreparedKey {
     /// Headers naming this key's kid but pointing (`jku`, `x5u`) at the attacker's documents.
     jku_header: Vec<u8>,
     x5u_header: Vec<u8>,
+    /// The header with `cty: JWT` (a nested token).
+    nested_header: Vec<u8>,
+}
+
+/// Whether a kid goes into the header (an empty one is left out).
+fn key_has_kid(kid: &str) -> bool {
+    !kid.is_empty()
 }
 
 /// A prepared minter for one configuration.
@@ -91,7 +98,16 @@ pub struct Minter {
     /// HMAC only: signers of common weak secrets, and of the empty one.
     weak: Vec<Signer>,
     empty: Option<Signer>,
+    /// HMAC only: the key `k` of `kid_sql_injection`, and the two kids' headers.
+    sql: Option<Signer>,
+    kid_traversal_header: Vec<u8>,
+    kid_sql_header: Vec<u8>,
 }
+
+/// The kid of `kid_path_traversal` tokens.
+pub const TRAVERSAL_KID: &str = "../../../../../../dev/null";
+/// The kid of `kid_sql_injection` tokens (they are signed with the key `k` it selects).
+pub const SQL_KID: &str = "' UNION SELECT 'k' -- ";
 
 /// The weak secrets `weak_secret` tokens are signed with: the ones tutorials and leaked
 /// configurations use most.
@@ -230,7 +246,10 @@ impl Minter {
                     format!("{}{}", idp.url, crate::token::ATTACKER_CERT_PATH).into(),
                 );
             }
+            let mut nested = base.clone();
+            nested.insert("cty".into(), "JWT".into());
             keys.push(PreparedKey {
+                nested_header: b64_json(&nested.into()),
                 jku_header: b64_json(&jku.into()),
                 x5u_header: b64_json(&x5u.into()),
                 signer,
@@ -251,18 +270,23 @@ impl Minter {
         } else {
             "admin"
         };
-        let (weak, empty) = if alg::family(cfg.alg) == alg::Family::Hmac {
-            let mac = |secret: &[u8]| Signer::Hmac(hmac::Key::new(super::keys::hmac_alg(cfg.alg), secret));
+        let mac = |secret: &[u8]| Signer::Hmac(hmac::Key::new(super::keys::hmac_alg(cfg.alg), secret));
+        let hmac_family = alg::family(cfg.alg) == alg::Family::Hmac;
+        let (weak, empty, sql) = if hmac_family {
             (
                 WEAK_SECRETS.iter().map(|s| mac(s.as_bytes())).collect(),
                 Some(mac(b"")),
+                Some(mac(b"k")),
             )
         } else {
-            (Vec::new(), None)
+            (Vec::new(), None, None)
         };
         Ok(Minter {
             weak,
             empty,
+            sql,
+            kid_traversal_header: b64_json(&header_json(alg_name, TRAVERSAL_KID).into()),
+            kid_sql_header: b64_json(&header_json(alg_name, SQL_KID).into()),
             unknown_kid_header: b64_json(&header_json(alg_name, &unknown_kid).into()),
             cfg,
             keys,
@@ -331,7 +355,14 @@ impl Minter {
         let mut expect = Expect::Reject;
         let mut claims = Overrides::default();
         match class {
-            TokenClass::Valid | TokenClass::InsufficientScope | TokenClass::AudArrayWithOther => {
+            TokenClass::Valid
+            | TokenClass::InsufficientScope
+            | TokenClass::AudArrayWithOther
+            | TokenClass::WhitespaceJson
+            | TokenClass::ExpHuge => {
+                if class == TokenClass::ExpHuge {
+                    times.exp = Some((1i64 << 53) + 1);
+                }
                 let from = if self.cfg.policy.check_nbf {
                     times.nbf.map(|n| n - leeway)
                 } else {
@@ -427,10 +458,16 @@ impl Minter {
                 self.weak.get(i).map(|w| (&key.header[..], w, false))
             }
             TokenClass::EmptySecret => self.empty.as_ref().map(|e| (&key.header[..], e, false)),
+            TokenClass::KidPathTraversal => self
+                .empty
+                .as_ref()
+                .map(|e| (&self.kid_traversal_header[..], e, false)),
+            TokenClass::KidSqlInjection => self.sql.as_ref().map(|k| (&self.kid_sql_header[..], k, false)),
             TokenClass::Valid
             | TokenClass::InsufficientScope
             | TokenClass::Revoked
             | TokenClass::RecentlyExpired
+            | TokenClass::ExpHuge
             | TokenClass::AudArrayWithOther
             | TokenClass::AudEmptyArray
             | TokenClass::ExpString
@@ -550,6 +587,62 @@ impl Minter {
                     push_b64(out, &sig);
                 }
             },
+            TokenClass::WhitespaceJson => {
+                let kid =
+                    serde_json::Value::from(self.cfg.keys[slot.min(self.cfg.keys.len() - 1)].kid.as_str());
+                let header = if key_has_kid(&self.cfg.keys[slot.min(self.cfg.keys.len() - 1)].kid) {
+                    format!(
+                        "{{\n  \"alg\" : \"{}\",\n  \"kid\" : {kid},\n  \"typ\" : \"JWT\"\n}}",
+                        alg::name(self.cfg.alg)
+                    )
+                } else {
+                    format!(
+                        "{{\n  \"alg\" : \"{}\",\n  \"typ\" : \"JWT\"\n}}",
+                        alg::name(self.cfg.alg)
+                    )
+                };
+                push_b64(out, header.as_bytes());
+                out.push(b'.');
+                scratch.clear();
+                self.write_payload(index, &mut rng, &times, &claims, scratch);
+                let mut spaced = Vec::with_capacity(scratch.len() + 8);
+                spaced.extend_from_slice(b" {\n  ");
+                spaced.extend_from_slice(&scratch[1..scratch.len() - 1]);
+                spaced.extend_from_slice(b"\n}\n");
+                push_b64(out, &spaced);
+                self.sign_and_push(&key.signer, start, out, scratch);
+            }
+            TokenClass::DuplicateClaim => {
+                out.extend_from_slice(&key.header);
+                out.push(b'.');
+                scratch.clear();
+                self.write_payload(index, &mut rng, &times, &claims, scratch);
+                // The second exp, lexically last, an hour beyond the leeway in the past.
+                scratch.pop();
+                let expired = now - leeway - 3600;
+                let _ = write!(scratch, ",\"exp\":{expired}}}");
+                push_b64(out, scratch);
+                self.sign_and_push(&key.signer, start, out, scratch);
+            }
+            TokenClass::NestedJwt => {
+                // The inner token: a valid one, signed with the same key.
+                let mut inner = Vec::with_capacity(512);
+                self.signing_input(
+                    &key.header,
+                    index,
+                    &mut rng,
+                    &times,
+                    &claims,
+                    key.sig_len,
+                    &mut inner,
+                    scratch,
+                );
+                self.sign_and_push(&key.signer, 0, &mut inner, scratch);
+                out.extend_from_slice(&key.nested_header);
+                out.push(b'.');
+                push_b64(out, &inner);
+                self.sign_and_push(&key.signer, start, out, scratch);
+            }
             TokenClass::JweCompact => {
                 // RFC 7516 compact form: header, an empty encrypted key (dir), IV, ciphertext,
                 // tag; random bytes, as only the shape matters to a JWS verifier.
@@ -582,6 +675,14 @@ impl Minter {
             _ => {}
         }
         (class, expect)
+    }
+
+    /// Signs `out[start..]` with `signer` and appends `.` and the signature.
+    fn sign_and_push(&self, signer: &Signer, start: usize, out: &mut Vec<u8>, scratch: &mut Vec<u8>) {
+        scratch.clear();
+        signer.sign_into(&out[start..], scratch);
+        out.push(b'.');
+        push_b64(out, scratch);
     }
 
     /// Appends one batch line: `class TAB expect TAB token LF`.
