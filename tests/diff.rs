@@ -222,3 +222,39 @@ fn verifiers_with_different_leeways_disagree_on_the_time_edge_only() {
     assert_eq!(c["patterns"][0]["answers"]["tight"], "rejected");
     assert_eq!(c["patterns"][0]["answers"]["loose"], "accepted");
 }
+
+#[test]
+fn either_classes_are_never_false_in_a_run() {
+    // The reference verifier refuses utf8_bom and accepts iat_in_future: both are right.
+    let f = Fixture::new(
+        "embedded = true",
+        "requests = 600\nconcurrency = 4",
+        "count = 600\nmix = { valid = 1, utf8_bom = 1, iat_in_future = 1, exp_float = 1, duplicate_header_alg = 1, padded_base64 = 1 }",
+    );
+    let (code, r) = f.run(&[]);
+    common::assert_accounted(&r);
+    common::assert_schema(&r);
+    assert_eq!(code, 0);
+    assert_eq!(
+        (n(&r, "totals.false_accepts"), n(&r, "totals.false_rejects")),
+        (0, 0)
+    );
+    for class in ["utf8_bom", "iat_in_future", "exp_float", "duplicate_header_alg"] {
+        let c = &r["classes"][class];
+        assert_eq!(n(c, "verdicts.either"), n(c, "count"), "{class}: {c}");
+        assert!(n(c, "count") > 50, "{class}");
+    }
+    assert_eq!(
+        n(&r, "classes.utf8_bom.outcomes.rejected"),
+        n(&r, "classes.utf8_bom.count")
+    );
+    assert_eq!(
+        n(&r, "classes.iat_in_future.outcomes.accepted"),
+        n(&r, "classes.iat_in_future.count")
+    );
+    // padded_base64 is not left open: RFC 7515 omits the padding.
+    assert_eq!(
+        n(&r, "classes.padded_base64.verdicts.correct_reject"),
+        n(&r, "classes.padded_base64.count")
+    );
+}

@@ -69,6 +69,9 @@ pub enum Deserved {
     Reject,
     /// A good token refused for lack of scope (403).
     Forbid,
+    /// The specs leave the answer to the implementation: accepting and refusing are both
+    /// right, never false.
+    Either,
 }
 
 /// The outcome judged against what the token deserved.
@@ -89,11 +92,14 @@ pub enum Judgement {
     /// Rejected, as it should be, but for another reason than its class's (reason-aware
     /// judging only).
     RejectedOtherReason,
+    /// An answer to a token the specs let a verifier accept or refuse (`expect = either`):
+    /// counted apart, never false.
+    Either,
 }
 
 impl Judgement {
     /// Every judgement, in report order.
-    pub const ALL: [Judgement; 7] = [
+    pub const ALL: [Judgement; 8] = [
         Judgement::CorrectAccept,
         Judgement::CorrectReject,
         Judgement::FalseAccept,
@@ -101,6 +107,7 @@ impl Judgement {
         Judgement::NoVerdict,
         Judgement::Boundary,
         Judgement::RejectedOtherReason,
+        Judgement::Either,
     ];
 
     /// The judgement's name in results.
@@ -113,6 +120,7 @@ impl Judgement {
             Judgement::NoVerdict => "no_verdict",
             Judgement::Boundary => "boundary",
             Judgement::RejectedOtherReason => "rejected_other_reason",
+            Judgement::Either => "either",
         }
     }
 
@@ -130,6 +138,9 @@ impl Judgement {
     /// the wrong reason; a limited answer (429) judges nothing.
     pub fn judge(outcome: Outcome, deserved: Deserved) -> Judgement {
         match (outcome, deserved) {
+            (Outcome::Accepted | Outcome::Rejected | Outcome::Forbidden, Deserved::Either) => {
+                Judgement::Either
+            }
             (Outcome::Accepted, Deserved::Accept) => Judgement::CorrectAccept,
             (Outcome::Accepted, _) => Judgement::FalseAccept,
             (Outcome::Rejected, Deserved::Reject) | (Outcome::Forbidden, Deserved::Forbid) => {
@@ -268,7 +279,7 @@ impl PerOutcome<u64> {
 /// One count per [`Judgement`], indexed by the judgement rather than by position.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct PerJudgement(pub [u64; 7]);
+pub struct PerJudgement(pub [u64; 8]);
 
 impl std::ops::Index<Judgement> for PerJudgement {
     type Output = u64;

@@ -65,7 +65,7 @@ impl Routes {
     /// own scope) is accepted where the endpoint needs no scope or one it carries, and
     /// forbidden elsewhere; a bad token is rejected anywhere.
     pub fn deserved(&self, r: usize, class: TokenClass, deserved: Deserved) -> Deserved {
-        if deserved == Deserved::Reject {
+        if matches!(deserved, Deserved::Reject | Deserved::Either) {
             return deserved;
         }
         match self.routes.get(r).and_then(|x| x.scope.as_deref()) {

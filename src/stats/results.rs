@@ -547,6 +547,7 @@ impl ClassResult {
             (true, false) => "accept",
             (false, true) => "reject",
             (true, true) => "depends on time",
+            (false, false) if self.judged(Judgement::Either) > 0 => "either",
             (false, false) => "-",
         }
     }

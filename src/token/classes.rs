@@ -91,6 +91,16 @@ classes! {
         "kid is ../../../../../../dev/null and the token is signed HMAC with an empty key: a verifier that reads its key from a file named by kid verifies it. HMAC algorithms only.";
     KidSqlInjection = "kid_sql_injection", "unknown_kid",
         "kid is ' UNION SELECT 'k' -- and the token is signed HMAC with the key k: a verifier that looks kid up in SQL unescaped verifies it. HMAC algorithms only.";
+    PaddedBase64 = "padded_base64", "malformed",
+        "A valid token whose payload segment carries = padding (RFC 7515 2: base64url with the padding omitted), signed as sent.";
+    Utf8Bom = "utf8_bom", "malformed",
+        "A valid token whose header JSON starts with a UTF-8 byte order mark. Either answer: RFC 8259 8.1 lets a parser ignore it or refuse it (the reference verifier refuses: malformed).";
+    IatInFuture = "iat_in_future", "",
+        "A valid token issued an hour from now (iat, and exp after it). Either answer: RFC 7519 does not say iat must lie in the past (the reference verifier accepts).";
+    ExpFloat = "exp_float", "",
+        "A valid token whose exp has a fraction (1767225600.5). Either answer: a NumericDate may be fractional, but libraries that read an integer refuse it (the reference verifier and jsonwebtoken accept).";
+    DuplicateHeaderAlg = "duplicate_header_alg", "malformed",
+        "The header names alg twice, first none, then the real one, signed with the real key. Either answer: RFC 7515 4 lets a parser refuse duplicates or take the last (the reference verifier refuses: malformed).";
     TrailingSegment = "trailing_segment", "malformed",
         "A valid token with a trailing dot: an empty fourth segment (RFC 7515 7.1: a JWS has exactly three).";
     SignatureNotBase64 = "signature_not_base64", "malformed",
@@ -144,6 +154,17 @@ impl FromStr for TokenClass {
 }
 
 impl TokenClass {
+    /// Whether the specs leave this class's answer to the implementation (`expect = either`).
+    pub fn either(self) -> bool {
+        matches!(
+            self,
+            TokenClass::Utf8Bom
+                | TokenClass::IatInFuture
+                | TokenClass::ExpFloat
+                | TokenClass::DuplicateHeaderAlg
+        )
+    }
+
     /// Whether a correct verifier accepts this class (at minting time).
     pub fn should_accept(self) -> bool {
         matches!(
@@ -253,6 +274,8 @@ impl TokenClass {
 pub enum Expect {
     /// Rejected whenever it is sent.
     Reject,
+    /// The specs leave it to the implementation: accepted or refused, both right.
+    Either,
     /// Accepted when `from <= now < until` (Unix seconds; either end may be open), else rejected.
     AcceptWithin { from: Option<i64>, until: Option<i64> },
     /// A good token without the right: refused with 403 (forbidden) when `from <= now < until`,
@@ -264,7 +287,7 @@ impl Expect {
     /// Whether a correct verifier accepts the token at Unix time `now`.
     pub fn accepts_at(self, now: i64) -> bool {
         match self {
-            Expect::Reject | Expect::ForbidWithin { .. } => false,
+            Expect::Reject | Expect::Either | Expect::ForbidWithin { .. } => false,
             Expect::AcceptWithin { from, until } => within(from, until, now),
         }
     }
@@ -273,6 +296,7 @@ impl Expect {
     pub fn deserved_at(self, now: i64) -> Deserved {
         match self {
             Expect::Reject => Deserved::Reject,
+            Expect::Either => Deserved::Either,
             Expect::AcceptWithin { from, until } if within(from, until, now) => Deserved::Accept,
             Expect::ForbidWithin { from, until } if within(from, until, now) => Deserved::Forbid,
             _ => Deserved::Reject,
@@ -282,7 +306,7 @@ impl Expect {
     /// The window, for a windowed expectation.
     fn window(self) -> Option<(Option<i64>, Option<i64>)> {
         match self {
-            Expect::Reject => None,
+            Expect::Reject | Expect::Either => None,
             Expect::AcceptWithin { from, until } | Expect::ForbidWithin { from, until } => {
                 Some((from, until))
             }
@@ -318,6 +342,7 @@ impl fmt::Display for Expect {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (word, from, until) = match *self {
             Expect::Reject => return f.write_str("reject"),
+            Expect::Either => return f.write_str("either"),
             Expect::AcceptWithin { from, until } => ("accept", from, until),
             Expect::ForbidWithin { from, until } => ("forbid", from, until),
         };
@@ -343,7 +368,7 @@ impl FromStr for Expect {
     fn from_str(s: &str) -> Result<Self, String> {
         let bad = || {
             format!(
-                "invalid expectation '{s}'; expected reject, accept, accept@FROM..UNTIL, forbid or forbid@FROM..UNTIL"
+                "invalid expectation '{s}'; expected reject, either, accept, accept@FROM..UNTIL, forbid or forbid@FROM..UNTIL"
             )
         };
         let (word, window) = match s.split_once('@') {
@@ -366,6 +391,7 @@ impl FromStr for Expect {
         };
         match word {
             "reject" if window.is_none() => Ok(Expect::Reject),
+            "either" if window.is_none() => Ok(Expect::Either),
             "accept" => Ok(Expect::AcceptWithin { from, until }),
             "forbid" => Ok(Expect::ForbidWithin { from, until }),
             _ => Err(bad()),
@@ -404,7 +430,7 @@ mod tests {
         for c in TokenClass::ALL {
             assert_eq!(c.name().parse::<TokenClass>().unwrap(), *c);
             assert_eq!(serde_json::to_string(c).unwrap(), format!("\"{}\"", c.name()));
-            assert!(c.should_accept() || !c.reason().is_empty());
+            assert!(c.should_accept() || c.either() || !c.reason().is_empty());
         }
         assert!("nope".parse::<TokenClass>().is_err());
     }
@@ -413,6 +439,7 @@ mod tests {
     fn expectations_round_trip_and_apply() {
         for e in [
             Expect::Reject,
+            Expect::Either,
             Expect::AcceptWithin {
                 from: None,
                 until: None,

@@ -402,6 +402,16 @@ impl Minter {
                 };
             }
             TokenClass::Revoked => claims.revoked = true,
+            TokenClass::IatInFuture => {
+                times.iat = now + 3600;
+                times.exp = Some(times.iat + ttl);
+                expect = Expect::Either;
+            }
+            TokenClass::ExpFloat => {
+                claims.exp_fraction = true;
+                expect = Expect::Either;
+            }
+            TokenClass::Utf8Bom | TokenClass::DuplicateHeaderAlg => expect = Expect::Either,
             TokenClass::AudEmptyArray => claims.aud_shape = AudShape::Empty,
             TokenClass::ExpString => claims.exp_string = true,
             TokenClass::NbfString => {
@@ -467,6 +477,8 @@ impl Minter {
             | TokenClass::InsufficientScope
             | TokenClass::Revoked
             | TokenClass::RecentlyExpired
+            | TokenClass::IatInFuture
+            | TokenClass::ExpFloat
             | TokenClass::ExpHuge
             | TokenClass::AudArrayWithOther
             | TokenClass::AudEmptyArray
@@ -610,6 +622,51 @@ impl Minter {
                 spaced.extend_from_slice(&scratch[1..scratch.len() - 1]);
                 spaced.extend_from_slice(b"\n}\n");
                 push_b64(out, &spaced);
+                self.sign_and_push(&key.signer, start, out, scratch);
+            }
+            TokenClass::Utf8Bom | TokenClass::DuplicateHeaderAlg => {
+                let kid = &self.cfg.keys[slot.min(self.cfg.keys.len() - 1)].kid;
+                let mut h = Vec::new();
+                if class == TokenClass::Utf8Bom {
+                    h.extend_from_slice(b"\xEF\xBB\xBF");
+                    h.extend_from_slice(
+                        &serde_json::to_vec(&serde_json::Value::from(header_json(
+                            alg::name(self.cfg.alg),
+                            kid,
+                        )))
+                        .expect("json"),
+                    );
+                } else {
+                    // Two alg members, the first none, the last the real one.
+                    let real = serde_json::to_string(&serde_json::Value::from(header_json(
+                        alg::name(self.cfg.alg),
+                        kid,
+                    )))
+                    .expect("json");
+                    h.extend_from_slice(b"{\"alg\":\"none\",");
+                    h.extend_from_slice(&real.as_bytes()[1..]);
+                }
+                push_b64(out, &h);
+                out.push(b'.');
+                scratch.clear();
+                self.write_payload(index, &mut rng, &times, &claims, scratch);
+                push_b64(out, scratch);
+                self.sign_and_push(&key.signer, start, out, scratch);
+            }
+            TokenClass::PaddedBase64 => {
+                out.extend_from_slice(&key.header);
+                out.push(b'.');
+                scratch.clear();
+                self.write_payload(index, &mut rng, &times, &claims, scratch);
+                if scratch.len().is_multiple_of(3) {
+                    // A length whose base64 needs padding: one leading space, still the same JSON.
+                    scratch.insert(0, b' ');
+                }
+                out.extend_from_slice(
+                    base64::engine::general_purpose::URL_SAFE
+                        .encode(&scratch[..])
+                        .as_bytes(),
+                );
                 self.sign_and_push(&key.signer, start, out, scratch);
             }
             TokenClass::DuplicateClaim => {
@@ -788,6 +845,8 @@ impl Minter {
             sep(out);
             if claims.exp_string {
                 let _ = write!(out, "\"exp\":\"{exp}\"");
+            } else if claims.exp_fraction {
+                let _ = write!(out, "\"exp\":{exp}.5");
             } else {
                 let _ = write!(out, "\"exp\":{exp}");
             }
@@ -841,6 +900,8 @@ struct Overrides {
     /// Write `exp` (`nbf`) as a numeric string, not a number.
     exp_string: bool,
     nbf_string: bool,
+    /// Write `exp` with a fraction of a second.
+    exp_fraction: bool,
 }
 
 /// How `aud` is written.
