@@ -91,6 +91,16 @@ classes! {
         "kid is ../../../../../../dev/null and the token is signed HMAC with an empty key: a verifier that reads its key from a file named by kid verifies it. HMAC algorithms only.";
     KidSqlInjection = "kid_sql_injection", "unknown_kid",
         "kid is ' UNION SELECT 'k' -- and the token is signed HMAC with the key k: a verifier that looks kid up in SQL unescaped verifies it. HMAC algorithms only.";
+    NoncanonicalBase64 = "noncanonical_base64", "malformed",
+        "A valid token whose payload segment's last character has its unused low bits set (the bytes decode the same), signed as sent. Either answer: RFC 4648 3.5 lets a decoder refuse it (the reference verifier and jsonwebtoken refuse).";
+    ExpNull = "exp_null", "missing_claim",
+        "exp is null: no NumericDate, so the required exp is missing; needs exp among the required claims (the default).";
+    JtiNotString = "jti_not_string", "",
+        "A valid token whose jti is a number, not a string (RFC 7519 4.1.7: a case-sensitive string). Either answer (the reference verifier accepts).";
+    TypMismatch = "typ_mismatch", "",
+        "A valid token whose header typ is at+jwt (RFC 9068 access-token typing) where JWT is used. Either answer unless the verifier checks typ (the reference verifier does not: accepts).";
+    B64False = "b64_false", "",
+        "A valid token whose header carries b64: false (RFC 7797) without listing it in crit, signed over the usual encoded payload. Either answer: RFC 7797 6 requires crit, and a verifier that knows nothing of b64 ignores it (the reference verifier accepts; jsonwebtoken refuses).";
     PaddedBase64 = "padded_base64", "malformed",
         "A valid token whose payload segment carries = padding (RFC 7515 2: base64url with the padding omitted), signed as sent.";
     Utf8Bom = "utf8_bom", "malformed",
@@ -162,6 +172,10 @@ impl TokenClass {
                 | TokenClass::IatInFuture
                 | TokenClass::ExpFloat
                 | TokenClass::DuplicateHeaderAlg
+                | TokenClass::NoncanonicalBase64
+                | TokenClass::JtiNotString
+                | TokenClass::TypMismatch
+                | TokenClass::B64False
         )
     }
 
@@ -227,7 +241,7 @@ impl TokenClass {
             TokenClass::InsufficientScope if policy.required_scope.is_none() => {
                 Some(format!("{self} needs verifier.required_scope"))
             }
-            TokenClass::MissingExp if !policy.requires("exp") => {
+            TokenClass::MissingExp | TokenClass::ExpNull if !policy.requires("exp") => {
                 Some(format!("{self} needs \"exp\" in verifier.required_claims"))
             }
             TokenClass::Oversized if policy.max_token_size.is_none() => {

@@ -411,7 +411,16 @@ impl Minter {
                 claims.exp_fraction = true;
                 expect = Expect::Either;
             }
-            TokenClass::Utf8Bom | TokenClass::DuplicateHeaderAlg => expect = Expect::Either,
+            TokenClass::Utf8Bom
+            | TokenClass::DuplicateHeaderAlg
+            | TokenClass::NoncanonicalBase64
+            | TokenClass::TypMismatch
+            | TokenClass::B64False => expect = Expect::Either,
+            TokenClass::JtiNotString => {
+                claims.jti_number = true;
+                expect = Expect::Either;
+            }
+            TokenClass::ExpNull => claims.exp_null = true,
             TokenClass::AudEmptyArray => claims.aud_shape = AudShape::Empty,
             TokenClass::ExpString => claims.exp_string = true,
             TokenClass::NbfString => {
@@ -477,6 +486,8 @@ impl Minter {
             | TokenClass::InsufficientScope
             | TokenClass::Revoked
             | TokenClass::RecentlyExpired
+            | TokenClass::ExpNull
+            | TokenClass::JtiNotString
             | TokenClass::IatInFuture
             | TokenClass::ExpFloat
             | TokenClass::ExpHuge
@@ -624,10 +635,21 @@ impl Minter {
                 push_b64(out, &spaced);
                 self.sign_and_push(&key.signer, start, out, scratch);
             }
-            TokenClass::Utf8Bom | TokenClass::DuplicateHeaderAlg => {
+            TokenClass::Utf8Bom
+            | TokenClass::DuplicateHeaderAlg
+            | TokenClass::TypMismatch
+            | TokenClass::B64False => {
                 let kid = &self.cfg.keys[slot.min(self.cfg.keys.len() - 1)].kid;
                 let mut h = Vec::new();
-                if class == TokenClass::Utf8Bom {
+                if matches!(class, TokenClass::TypMismatch | TokenClass::B64False) {
+                    let mut m = header_json(alg::name(self.cfg.alg), kid);
+                    if class == TokenClass::TypMismatch {
+                        m.insert("typ".into(), "at+jwt".into());
+                    } else {
+                        m.insert("b64".into(), false.into());
+                    }
+                    h.extend_from_slice(&serde_json::to_vec(&serde_json::Value::from(m)).expect("json"));
+                } else if class == TokenClass::Utf8Bom {
                     h.extend_from_slice(b"\xEF\xBB\xBF");
                     h.extend_from_slice(
                         &serde_json::to_vec(&serde_json::Value::from(header_json(
@@ -651,6 +673,26 @@ impl Minter {
                 scratch.clear();
                 self.write_payload(index, &mut rng, &times, &claims, scratch);
                 push_b64(out, scratch);
+                self.sign_and_push(&key.signer, start, out, scratch);
+            }
+            TokenClass::NoncanonicalBase64 => {
+                out.extend_from_slice(&key.header);
+                out.push(b'.');
+                scratch.clear();
+                self.write_payload(index, &mut rng, &times, &claims, scratch);
+                if scratch.len().is_multiple_of(3) {
+                    // A length whose last character has unused bits: one leading space.
+                    scratch.insert(0, b' ');
+                }
+                push_b64(out, scratch);
+                // Set the lowest unused bit of the last character: it decodes to the same bytes.
+                const ALPHABET: &[u8; 64] =
+                    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+                if let Some(last) = out.last_mut()
+                    && let Some(v) = ALPHABET.iter().position(|c| c == last)
+                {
+                    *last = ALPHABET[v | 1];
+                }
                 self.sign_and_push(&key.signer, start, out, scratch);
             }
             TokenClass::PaddedBase64 => {
@@ -841,7 +883,10 @@ impl Minter {
                 let _ = write!(out, "\"nbf\":{nbf}");
             }
         }
-        if let Some(exp) = times.exp {
+        if claims.exp_null {
+            sep(out);
+            out.extend_from_slice(b"\"exp\":null");
+        } else if let Some(exp) = times.exp {
             sep(out);
             if claims.exp_string {
                 let _ = write!(out, "\"exp\":\"{exp}\"");
@@ -851,7 +896,10 @@ impl Minter {
                 let _ = write!(out, "\"exp\":{exp}");
             }
         }
-        if claims.revoked {
+        if claims.jti_number {
+            sep(out);
+            let _ = write!(out, "\"jti\":{index}");
+        } else if claims.revoked {
             // One of the ids the revocation list names from the start.
             sep(out);
             let _ = write!(
@@ -902,6 +950,10 @@ struct Overrides {
     nbf_string: bool,
     /// Write `exp` with a fraction of a second.
     exp_fraction: bool,
+    /// Write `exp` as null.
+    exp_null: bool,
+    /// Write `jti` as a number.
+    jti_number: bool,
 }
 
 /// How `aud` is written.
