@@ -59,9 +59,26 @@ impl ClaimTemplate {
 
     /// Appends `,"key":value` for every claim (a leading comma before each when `comma` is set,
     /// or after the first otherwise). Returns whether anything was written.
-    pub fn write(&self, index: u64, rng: &mut TokenRng, out: &mut Vec<u8>, mut comma: bool) -> bool {
+    pub fn write(&self, index: u64, rng: &mut TokenRng, out: &mut Vec<u8>, comma: bool) -> bool {
+        self.write_except(index, rng, out, comma, None)
+    }
+
+    /// [`ClaimTemplate::write`] without the claim `skip` (one the token writes its own way).
+    pub fn write_except(
+        &self,
+        index: u64,
+        rng: &mut TokenRng,
+        out: &mut Vec<u8>,
+        mut comma: bool,
+        skip: Option<&str>,
+    ) -> bool {
         let mut any = false;
         for (prefix, part) in &self.parts {
+            if skip
+                .is_some_and(|k| prefix.len() == k.len() + 3 && &prefix[1..prefix.len() - 2] == k.as_bytes())
+            {
+                continue;
+            }
             if comma {
                 out.push(b',');
             }

@@ -84,7 +84,7 @@ classes! {
     ExpHuge = "exp_huge", "",
         "A valid token with exp = 2^53 + 1, beyond what a double holds exactly (a far future: accepted by a verifier that reads integers as integers).";
     DuplicateClaim = "duplicate_claim", "malformed",
-        "The payload names exp twice, first valid then expired (RFC 7519 4: reject, or take the last one, which is expired).";
+        "The payload names exp twice: valid then expired (RFC 7519 4: refuse duplicates, or take the last, expired: refused either way), or expired then valid (either answer: a parser taking the last accepts; the reference verifier refuses).";
     NestedJwt = "nested_jwt", "malformed",
         "Signed with the real key, cty JWT, the payload a whole valid token instead of a claims object (a nested JWT a JWS verifier must not take for claims).";
     KidPathTraversal = "kid_path_traversal", "unknown_kid",
@@ -95,6 +95,8 @@ classes! {
         "A valid token whose payload segment's last character has its unused low bits set (the bytes decode the same), signed as sent. Either answer: RFC 4648 3.5 lets a decoder refuse it (the reference verifier and jsonwebtoken refuse).";
     ExpNull = "exp_null", "missing_claim",
         "exp is null: no NumericDate, so the required exp is missing; needs exp among the required claims (the default).";
+    SubNotString = "sub_not_string", "",
+        "A valid token whose sub is a number, not a StringOrURI (RFC 7519 4.1.2). Either answer (the reference verifier accepts).";
     JtiNotString = "jti_not_string", "",
         "A valid token whose jti is a number, not a string (RFC 7519 4.1.7: a case-sensitive string). Either answer (the reference verifier accepts).";
     TypMismatch = "typ_mismatch", "",
@@ -174,6 +176,7 @@ impl TokenClass {
                 | TokenClass::DuplicateHeaderAlg
                 | TokenClass::NoncanonicalBase64
                 | TokenClass::JtiNotString
+                | TokenClass::SubNotString
                 | TokenClass::TypMismatch
                 | TokenClass::B64False
         )
@@ -278,6 +281,23 @@ impl TokenClass {
                 .to_string(),
             ),
             TokenClass::WrongSegmentCount => Some(format!("{} segments", parts.len())),
+            TokenClass::DuplicateClaim => {
+                let payload = b64.decode(parts.get(1)?).ok()?;
+                let text = String::from_utf8(payload).ok()?;
+                let exps: Vec<i64> = text
+                    .match_indices("\"exp\":")
+                    .filter_map(|(at, key)| {
+                        let rest = &text[at + key.len()..];
+                        let end = rest.find([',', '}']).unwrap_or(rest.len());
+                        rest[..end].trim().parse().ok()
+                    })
+                    .collect();
+                match exps.as_slice() {
+                    [a, b] if a > b => Some("valid, then expired".into()),
+                    [_, _] => Some("expired, then valid".into()),
+                    _ => None,
+                }
+            }
             _ => None,
         }
     }

@@ -420,6 +420,10 @@ impl Minter {
                 claims.jti_number = true;
                 expect = Expect::Either;
             }
+            TokenClass::SubNotString => {
+                claims.sub_number = true;
+                expect = Expect::Either;
+            }
             TokenClass::ExpNull => claims.exp_null = true,
             TokenClass::AudEmptyArray => claims.aud_shape = AudShape::Empty,
             TokenClass::ExpString => claims.exp_string = true,
@@ -488,6 +492,7 @@ impl Minter {
             | TokenClass::RecentlyExpired
             | TokenClass::ExpNull
             | TokenClass::JtiNotString
+            | TokenClass::SubNotString
             | TokenClass::IatInFuture
             | TokenClass::ExpFloat
             | TokenClass::ExpHuge
@@ -714,12 +719,24 @@ impl Minter {
             TokenClass::DuplicateClaim => {
                 out.extend_from_slice(&key.header);
                 out.push(b'.');
+                let expired = now - leeway - 3600;
+                // Two variants: valid then expired (the last one is expired: refused either way),
+                // or expired then valid (a parser that takes the last accepts: either answer).
+                let last_valid = rng.below(2) == 1;
+                let valid_exp = times.exp;
+                if last_valid {
+                    times.exp = Some(expired);
+                    expect = Expect::Either;
+                }
                 scratch.clear();
                 self.write_payload(index, &mut rng, &times, &claims, scratch);
-                // The second exp, lexically last, an hour beyond the leeway in the past.
                 scratch.pop();
-                let expired = now - leeway - 3600;
-                let _ = write!(scratch, ",\"exp\":{expired}}}");
+                let second = if last_valid {
+                    valid_exp.unwrap_or(now)
+                } else {
+                    expired
+                };
+                let _ = write!(scratch, ",\"exp\":{second}}}");
                 push_b64(out, scratch);
                 self.sign_and_push(&key.signer, start, out, scratch);
             }
@@ -922,8 +939,14 @@ impl Minter {
             };
             p.scope_claim.write(&scopes, out);
         }
+        if claims.sub_number {
+            // The subject as a number instead of a string (the template's sub left out).
+            sep(out);
+            let _ = write!(out, "\"sub\":{index}");
+        }
         let wrote_any = comma;
-        self.cfg.claims.write(index, rng, out, wrote_any);
+        let skip = claims.sub_number.then_some("sub");
+        self.cfg.claims.write_except(index, rng, out, wrote_any, skip);
         out.push(b'}');
     }
 }
@@ -954,6 +977,8 @@ struct Overrides {
     exp_null: bool,
     /// Write `jti` as a number.
     jti_number: bool,
+    /// Write `sub` as a number.
+    sub_number: bool,
 }
 
 /// How `aud` is written.
