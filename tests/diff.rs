@@ -108,6 +108,7 @@ fn strict_against_vulnerable_disagrees_on_exactly_the_classes_it_lets_in() {
     );
     assert!(!r["samples"].as_array().unwrap().is_empty());
     assert!(r["samples"][0]["header"].is_object(), "{}", r["samples"][0]);
+    assert!(!r["samples"][0]["about"].as_str().unwrap().is_empty());
     // The HTML is well-formed, self-contained and says so at the top.
     let html = std::fs::read_to_string(out.join("diff.html")).unwrap();
     roxmltree::Document::parse(&html.replace("<!DOCTYPE html>", "")).expect("diff.html is well-formed");

@@ -219,6 +219,7 @@ pub fn markdown(r: &DiffReport) -> String {
                 s.index,
                 escape_markdown(&answers.join("; "))
             );
+            let _ = writeln!(o, "  - {}", escape_markdown(&s.about));
             let _ = writeln!(o, "  - header `{}`", json_or_dash(&s.header));
             let _ = writeln!(o, "  - payload `{}`", json_or_dash(&s.payload));
         }
@@ -305,12 +306,13 @@ pub fn html(r: &DiffReport) -> String {
                 .collect();
             let _ = writeln!(
                 o,
-                "<h3>{}{} token {}</h3>\n<p>{}</p>\n<pre>header  {}\npayload {}</pre>\n<p><code>{}</code></p>",
+                "<h3>{}{} token {}</h3>\n<p>{}</p>\n<p>{}</p>\n<pre>header  {}\npayload {}</pre>\n<p><code>{}</code></p>",
                 escape(&s.class),
                 s.variant
                     .as_ref()
                     .map_or(String::new(), |v| format!(" ({})", escape(v))),
                 s.index,
+                escape(&s.about),
                 escape(&answers.join("; ")),
                 escape(&json_or_dash(&s.header)),
                 escape(&json_or_dash(&s.payload)),

@@ -234,6 +234,7 @@ fn compare(
             let mut parts = token.split('.');
             samples.push(DiffSample {
                 class: class.name().into(),
+                about: class.how().into(),
                 variant: variant.clone(),
                 index: first.store.batch_index(i),
                 header: decode_segment(parts.next()),

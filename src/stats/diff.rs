@@ -193,6 +193,8 @@ pub struct DiffPattern {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DiffSample {
     pub class: String,
+    /// What is special about tokens of the class: how they are made.
+    pub about: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
     pub index: u64,
