@@ -213,7 +213,7 @@ pub fn mint_to_writer<W: Write>(
     sink.write_all(b"\n")?;
     // A producer thread mints chunk N+1 on the pool while this thread writes chunk N; the
     // bounded channel keeps at most two chunks in memory.
-    let (tx, rx) = std::sync::mpsc::sync_channel::<(u64, Vec<(Vec<u8>, [u64; 32])>)>(1);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(u64, Vec<(Vec<u8>, [u64; CLASSES])>)>(1);
     let mut done = 0u64;
     let mut write_error = None;
     std::thread::scope(|scope| {
@@ -268,8 +268,11 @@ pub fn mint_to_writer<W: Write>(
     })
 }
 
+/// One count per token class.
+const CLASSES: usize = TokenClass::ALL.len();
+
 /// Mints tokens `start..end` in parallel blocks, in index order.
-fn mint_chunk(minter: &Minter, start: u64, end: u64) -> Vec<(Vec<u8>, [u64; 32])> {
+fn mint_chunk(minter: &Minter, start: u64, end: u64) -> Vec<(Vec<u8>, [u64; CLASSES])> {
     (start..end)
         .step_by(BLOCK as usize)
         .collect::<Vec<u64>>()
@@ -278,7 +281,7 @@ fn mint_chunk(minter: &Minter, start: u64, end: u64) -> Vec<(Vec<u8>, [u64; 32])
             let block_end = (block_start + BLOCK).min(end);
             let mut out = Vec::with_capacity(((block_end - block_start) * 320) as usize);
             let mut scratch = Vec::with_capacity(512);
-            let mut counts = [0u64; 32];
+            let mut counts = [0u64; CLASSES];
             for i in block_start..block_end {
                 let class = minter.mint_line(i, &mut out, &mut scratch);
                 counts[class as usize] += 1;
