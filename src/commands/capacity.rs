@@ -13,7 +13,7 @@ use crate::cli::{CapacityArgs, LoadOverrides};
 use crate::error::{Failure, ResultExt, exit};
 use crate::gate::thresholds;
 use crate::model::alg;
-use crate::session::{Prepared, Session, SessionError, folder_stamp, prepare};
+use crate::session::{Prepared, Session, SessionError, prepare};
 use crate::text::{format_duration, micros};
 
 /// Runs `jwtstorm capacity`.
@@ -56,12 +56,7 @@ pub fn run(args: CapacityArgs) -> Result<i32, Failure> {
     let started = SystemTime::now();
     let out = match &args.out {
         Some(d) => d.clone(),
-        None => p
-            .run
-            .report
-            .dir
-            .join(&p.name)
-            .join(format!("capacity-{}", folder_stamp(started))),
+        None => p.report_folder("capacity", started),
     };
     std::fs::create_dir_all(&out)
         .with_context(|| format!("cannot create '{}'", out.display()))

@@ -30,12 +30,7 @@ pub fn run(args: DiffArgs) -> Result<i32, Failure> {
     session::diff::check(&p)?;
     let dir = match &args.out {
         Some(d) => d.clone(),
-        None => p
-            .run
-            .report
-            .dir
-            .join(&p.name)
-            .join(format!("diff-{}", session::folder_stamp(SystemTime::now()))),
+        None => p.report_folder("diff", SystemTime::now()),
     };
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("cannot create '{}'", dir.display()))

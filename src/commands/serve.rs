@@ -11,8 +11,8 @@ use crate::scenario::flags::settings;
 use crate::scenario::resolve::KeySource;
 use crate::token::keys::JwkSet;
 use crate::verifier::remote::RemoteSettings;
-use crate::verifier::server::{self, Knobs, Limits, ServerConfig};
-use crate::verifier::verify::{Reason, Verifier};
+use crate::verifier::server::{self, Limits, ServerConfig};
+use crate::verifier::verify::Verifier;
 
 /// Runs `jwtstorm serve`.
 pub fn run(args: ServeArgs) -> Result<i32, Failure> {
@@ -93,115 +93,9 @@ pub fn run(args: ServeArgs) -> Result<i32, Failure> {
         return Err(anyhow::anyhow!("--path '{}': must start with '/'", args.path)).or_bad_input();
     }
     let placement = args.token.clone();
-    let delay = match &args.delay {
-        Some(d) => Some(
-            d.parse()
-                .map_err(|e| anyhow::anyhow!("--delay: {e}"))
-                .or_bad_input()?,
-        ),
-        None => None,
-    };
-    for (flag, rate) in [
-        ("--fail-rate", args.fail_rate),
-        ("--close-rate", args.close_rate),
-        ("--hang-rate", args.hang_rate),
-    ] {
-        if rate.is_some_and(|r| r > 1.0) {
-            return Err(anyhow::anyhow!("{flag}: must be at most 100%")).or_bad_input();
-        }
-    }
-    if args.keepalive_max == Some(0) {
-        return Err(anyhow::anyhow!("--keepalive-max: must be at least 1")).or_bad_input();
-    }
-    if args.max_concurrency == Some(0) {
-        return Err(anyhow::anyhow!("--max-concurrency: must be at least 1")).or_bad_input();
-    }
-    if let (Some(stall), Some(every)) = (args.stall, args.every)
-        && stall >= every
-    {
-        return Err(anyhow::anyhow!("--stall must be shorter than --every")).or_bad_input();
-    }
-    let mut misreport = Vec::new();
-    for m in &args.misreport_reason {
-        let pair = m
-            .split_once('=')
-            .and_then(|(a, b)| Some((Reason::parse(a.trim())?, Reason::parse(b.trim())?)));
-        match pair {
-            Some(p) => misreport.push(p),
-            None => {
-                return Err(anyhow::anyhow!(
-                    "--misreport-reason '{m}': expected FROM=TO, two reasons such as expired=bad_signature"
-                ))
-                .or_bad_input();
-            }
-        }
-    }
-    let mut scoped_paths: Vec<(String, Option<String>)> = Vec::new();
-    for spec in &args.scopes {
-        let parsed = spec.split_once('=').and_then(|(path, scope)| {
-            let (path, scope) = (path.trim(), scope.trim());
-            (path.starts_with('/') && !path.contains(['?', '#', ' ']))
-                .then(|| (path.to_string(), scope.to_string()))
-        });
-        let Some((path, scope)) = parsed else {
-            return Err(anyhow::anyhow!(
-                "--scope '{spec}': expected PATH=SCOPE, a path starting with / and a scope, such as /admin=admin"
-            ))
-            .or_bad_input();
-        };
-        crate::scenario::resolve::check_scope(&scope)
-            .map_err(|e| anyhow::anyhow!("--scope '{spec}': {e}"))
-            .or_bad_input()?;
-        if ["/healthz", "/metrics", "/.well-known/jwks.json"].contains(&path.as_str()) {
-            return Err(anyhow::anyhow!(
-                "--scope '{spec}': {path} is one of the server's own routes"
-            ))
-            .or_bad_input();
-        }
-        if path == args.path || scoped_paths.iter().any(|(p, _)| *p == path) {
-            return Err(anyhow::anyhow!(
-                "--scope '{spec}': {path} is already protected (the main path's scope is --required-scope)"
-            ))
-            .or_bad_input();
-        }
-        scoped_paths.push((path, Some(scope)));
-    }
-    if args.revocation_poll < crate::verifier::revocation::MIN_POLL {
-        return Err(anyhow::anyhow!(
-            "--revocation-poll {:?}: at least {:?}",
-            args.revocation_poll,
-            crate::verifier::revocation::MIN_POLL
-        ))
-        .or_bad_input();
-    }
-    if let Some(path) = &args.revocation_list {
-        // Read once here so a bad list is a clear error before anything listens.
-        crate::token::revocation::read(path)
-            .map_err(anyhow::Error::msg)
-            .or_bad_input()?;
-    }
-    let knobs = Knobs {
-        revocation: args
-            .revocation_list
-            .clone()
-            .map(|path| crate::verifier::revocation::ListSource {
-                path,
-                poll: args.revocation_poll,
-            }),
-        scoped_paths,
-        misreport,
-        delay,
-        max_concurrency: args.max_concurrency,
-        stall: args.stall.zip(args.every),
-        fail_rate: args.fail_rate.unwrap_or(0.0),
-        close_rate: args.close_rate.unwrap_or(0.0),
-        hang_rate: args.hang_rate.unwrap_or(0.0),
-        vulnerable: args.vulnerable,
-        keepalive_max: args.keepalive_max,
-        rate_limit: args
-            .rate_limit
-            .map(|r| crate::model::RateLimit::new(r, args.rate_limit_key, args.rate_limit_burst)),
-    };
+    let knobs = crate::scenario::flags::serve_knobs(&args)
+        .map_err(anyhow::Error::msg)
+        .or_bad_input()?;
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(
             crate::tls::server_config(cert, key, args.client_ca.as_deref())

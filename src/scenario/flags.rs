@@ -544,6 +544,110 @@ pub fn start_time(text: &str, now: std::time::SystemTime) -> Result<std::time::S
     shifted.ok_or_else(bad)
 }
 
+/// The reference verifier's fault, latency and API-check knobs from `serve`'s flags, each
+/// checked, every error naming its flag.
+pub fn serve_knobs(args: &crate::cli::ServeArgs) -> Result<crate::verifier::knobs::Knobs, String> {
+    let delay = match &args.delay {
+        Some(d) => Some(d.parse().map_err(|e| format!("--delay: {e}"))?),
+        None => None,
+    };
+    for (flag, rate) in [
+        ("--fail-rate", args.fail_rate),
+        ("--close-rate", args.close_rate),
+        ("--hang-rate", args.hang_rate),
+    ] {
+        if rate.is_some_and(|r| r > 1.0) {
+            return Err(format!("{flag}: must be at most 100%"));
+        }
+    }
+    if args.keepalive_max == Some(0) {
+        return Err("--keepalive-max: must be at least 1".to_string());
+    }
+    if args.max_concurrency == Some(0) {
+        return Err("--max-concurrency: must be at least 1".to_string());
+    }
+    if let (Some(stall), Some(every)) = (args.stall, args.every)
+        && stall >= every
+    {
+        return Err("--stall must be shorter than --every".to_string());
+    }
+    let mut misreport = Vec::new();
+    for m in &args.misreport_reason {
+        let pair = m.split_once('=').and_then(|(a, b)| {
+            Some((
+                crate::verifier::verify::Reason::parse(a.trim())?,
+                crate::verifier::verify::Reason::parse(b.trim())?,
+            ))
+        });
+        match pair {
+            Some(p) => misreport.push(p),
+            None => {
+                return Err(format!(
+                    "--misreport-reason '{m}': expected FROM=TO, two reasons such as expired=bad_signature"
+                ));
+            }
+        }
+    }
+    let mut scoped_paths: Vec<(String, Option<String>)> = Vec::new();
+    for spec in &args.scopes {
+        let parsed = spec.split_once('=').and_then(|(path, scope)| {
+            let (path, scope) = (path.trim(), scope.trim());
+            (path.starts_with('/') && !path.contains(['?', '#', ' ']))
+                .then(|| (path.to_string(), scope.to_string()))
+        });
+        let Some((path, scope)) = parsed else {
+            return Err(format!(
+                "--scope '{spec}': expected PATH=SCOPE, a path starting with / and a scope, such as /admin=admin"
+            ));
+        };
+        resolve::check_scope(&scope).map_err(|e| format!("--scope '{spec}': {e}"))?;
+        if ["/healthz", "/metrics", "/.well-known/jwks.json"].contains(&path.as_str()) {
+            return Err(format!(
+                "--scope '{spec}': {path} is one of the server's own routes"
+            ));
+        }
+        if path == args.path || scoped_paths.iter().any(|(p, _)| *p == path) {
+            return Err(format!(
+                "--scope '{spec}': {path} is already protected (the main path's scope is --required-scope)"
+            ));
+        }
+        scoped_paths.push((path, Some(scope)));
+    }
+    if args.revocation_poll < crate::verifier::revocation::MIN_POLL {
+        return Err(format!(
+            "--revocation-poll {:?}: at least {:?}",
+            args.revocation_poll,
+            crate::verifier::revocation::MIN_POLL
+        ));
+    }
+    if let Some(path) = &args.revocation_list {
+        // Read once here so a bad list is a clear error before anything listens.
+        crate::token::revocation::read(path).map_err(|e| e.to_string())?;
+    }
+    Ok(crate::verifier::knobs::Knobs {
+        revocation: args
+            .revocation_list
+            .clone()
+            .map(|path| crate::verifier::revocation::ListSource {
+                path,
+                poll: args.revocation_poll,
+            }),
+        scoped_paths,
+        misreport,
+        delay,
+        max_concurrency: args.max_concurrency,
+        stall: args.stall.zip(args.every),
+        fail_rate: args.fail_rate.unwrap_or(0.0),
+        close_rate: args.close_rate.unwrap_or(0.0),
+        hang_rate: args.hang_rate.unwrap_or(0.0),
+        vulnerable: args.vulnerable,
+        keepalive_max: args.keepalive_max,
+        rate_limit: args
+            .rate_limit
+            .map(|r| crate::model::RateLimit::new(r, args.rate_limit_key, args.rate_limit_burst)),
+    })
+}
+
 #[cfg(test)]
 mod fleet_tests {
     use super::*;

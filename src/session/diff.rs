@@ -295,7 +295,7 @@ fn compare(
                 }
                 None => (BTreeMap::new(), 0.0),
             };
-            let answered = (0..len).filter(|i| r.log.get(*i).is_some()).count() as u64;
+            let answered = r.log.answered();
             diff::DiffTarget {
                 name: r.target.name.clone(),
                 url: r.target.url.clone(),

@@ -297,6 +297,15 @@ impl Prepared {
         v
     }
 
+    /// `REPORT_DIR/NAME/KIND-UTC-TIME`: the default folder of a capacity search or a diff.
+    pub fn report_folder(&self, kind: &str, started: SystemTime) -> PathBuf {
+        self.run
+            .report
+            .dir
+            .join(&self.name)
+            .join(format!("{kind}-{}", folder_stamp(started)))
+    }
+
     /// Creates the results folder (`out`, or `REPORT_DIR/NAME/UTC-TIME`) and opens
     /// `results.json.partial` in it, so a bad path fails before anything is minted or sent.
     pub fn create_output(&self, out: Option<&Path>, started: SystemTime) -> Result<Output, SessionError> {

@@ -95,6 +95,14 @@ impl AnswerLog {
         })
     }
 
+    /// How many tokens got an answer.
+    pub fn answered(&self) -> u64 {
+        self.outcomes
+            .iter()
+            .filter(|o| o.load(Ordering::Relaxed) > 0)
+            .count() as u64
+    }
+
     /// How many tokens it holds room for.
     pub fn len(&self) -> usize {
         self.outcomes.len()

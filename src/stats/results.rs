@@ -594,9 +594,19 @@ pub fn decode_histogram(text: &str) -> Result<Histogram<u64>, String> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(text)
         .map_err(|e| format!("bad base64: {e}"))?;
-    hdrhistogram::serialization::Deserializer::new()
+    let h: Histogram<u64> = hdrhistogram::serialization::Deserializer::new()
         .deserialize(&mut &bytes[..])
-        .map_err(|e| format!("bad histogram: {e:?}"))
+        .map_err(|e| format!("bad histogram: {e:?}"))?;
+    // Every histogram jwtstorm writes is bounded by MAX_US; one with larger values (a crafted
+    // file) could not be added to the histograms it is merged into.
+    if h.max() > crate::stats::recorder::MAX_US {
+        return Err(format!(
+            "bad histogram: it holds {} but values are at most {}",
+            h.max(),
+            crate::stats::recorder::MAX_US
+        ));
+    }
+    Ok(h)
 }
 
 fn responses(t: &ClassTally, corrected: bool) -> Option<Histogram<u64>> {
@@ -724,6 +734,10 @@ mod tests {
             h.record(v).unwrap();
         }
         let back = decode_histogram(&encode_histogram(&h)).unwrap();
+        // Beyond the bounds every jwtstorm histogram has: refused, so no merge can fail.
+        let mut wide = Histogram::<u64>::new_with_bounds(1, 1 << 50, 3).unwrap();
+        wide.record(1 << 45).unwrap();
+        assert!(decode_histogram(&encode_histogram(&wide)).is_err());
         assert_eq!(back.len(), 5);
         assert_eq!(back.max(), h.max());
         assert_eq!(back.value_at_quantile(0.5), h.value_at_quantile(0.5));

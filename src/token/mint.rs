@@ -680,40 +680,29 @@ impl Minter {
                 push_b64(out, scratch);
                 self.sign_and_push(&key.signer, start, out, scratch);
             }
-            TokenClass::NoncanonicalBase64 => {
+            TokenClass::NoncanonicalBase64 | TokenClass::PaddedBase64 => {
                 out.extend_from_slice(&key.header);
                 out.push(b'.');
                 scratch.clear();
                 self.write_payload(index, &mut rng, &times, &claims, scratch);
                 if scratch.len().is_multiple_of(3) {
-                    // A length whose last character has unused bits: one leading space.
+                    // A length whose base64 ends short of a whole group (so it has unused bits
+                    // and would take padding): one leading space, still the same JSON.
                     scratch.insert(0, b' ');
                 }
                 push_b64(out, scratch);
-                // Set the lowest unused bit of the last character: it decodes to the same bytes.
-                const ALPHABET: &[u8; 64] =
-                    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-                if let Some(last) = out.last_mut()
-                    && let Some(v) = ALPHABET.iter().position(|c| c == last)
-                {
-                    *last = ALPHABET[v | 1];
+                if class == TokenClass::PaddedBase64 {
+                    out.extend_from_slice(if scratch.len() % 3 == 1 { b"==" } else { b"=" });
+                } else {
+                    // Set the lowest unused bit of the last character: the same bytes decode.
+                    const ALPHABET: &[u8; 64] =
+                        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+                    if let Some(last) = out.last_mut()
+                        && let Some(v) = ALPHABET.iter().position(|c| c == last)
+                    {
+                        *last = ALPHABET[v | 1];
+                    }
                 }
-                self.sign_and_push(&key.signer, start, out, scratch);
-            }
-            TokenClass::PaddedBase64 => {
-                out.extend_from_slice(&key.header);
-                out.push(b'.');
-                scratch.clear();
-                self.write_payload(index, &mut rng, &times, &claims, scratch);
-                if scratch.len().is_multiple_of(3) {
-                    // A length whose base64 needs padding: one leading space, still the same JSON.
-                    scratch.insert(0, b' ');
-                }
-                out.extend_from_slice(
-                    base64::engine::general_purpose::URL_SAFE
-                        .encode(&scratch[..])
-                        .as_bytes(),
-                );
                 self.sign_and_push(&key.signer, start, out, scratch);
             }
             TokenClass::DuplicateClaim => {
